@@ -1,5 +1,39 @@
-"""jaxaccel: a JAX simulation engine for the theory of accelerated first-order optimization."""
+"""jaxaccel: a JAX simulation engine for the theory of accelerated first-order optimization.
 
-from jaxaccel import _config  # noqa: F401  (float64 by default; see _config.py)
+Every public name lives in a focused module named after its concept and is re-exported here.
+Importing jaxaccel switches JAX to float64 (see ``jaxaccel._config``).
+"""
+
+from jaxaccel import _config  # noqa: F401  (float64 by default)
+
+from jaxaccel.spectra import PowerLaw as PowerLaw
+from jaxaccel.spectra import Spectrum as Spectrum
+from jaxaccel.spectra import power_law_spectrum as power_law_spectrum
+
+from jaxaccel.algorithms import MemoryAlgorithm as MemoryAlgorithm
+from jaxaccel.algorithms import am1_form as am1_form
+from jaxaccel.algorithms import characteristic_polynomials as characteristic_polynomials
+from jaxaccel.algorithms import effective_learning_rate as effective_learning_rate
+from jaxaccel.algorithms import from_multistep as from_multistep
+from jaxaccel.algorithms import gd as gd
+from jaxaccel.algorithms import heavy_ball as heavy_ball
+from jaxaccel.algorithms import memory1 as memory1
+from jaxaccel.algorithms import memory1_triplet as memory1_triplet
+from jaxaccel.algorithms import nesterov as nesterov
+from jaxaccel.algorithms import torch_momentum as torch_momentum
+
+from jaxaccel.moments import MomentState as MomentState
+from jaxaccel.moments import SimulationResult as SimulationResult
+from jaxaccel.moments import initial_state as initial_state
+from jaxaccel.moments import log_steps as log_steps
+from jaxaccel.moments import simulate as simulate
+
+from jaxaccel.asymptotics import PowerLawFit as PowerLawFit
+from jaxaccel.asymptotics import fit_power_law as fit_power_law
+
+from jaxaccel import io as io
+
+from jaxaccel.montecarlo import MonteCarloResult as MonteCarloResult
+from jaxaccel.montecarlo import gaussian_sgd as gaussian_sgd
 
 __version__ = "0.1.0"
