@@ -127,53 +127,80 @@ def _pairs(K):
     return [(i, j) for i in range(K) for j in range(i, K)]
 
 
-def _unrolled_step(C, lam, m, S0, v, w, inv_b, tau, has_shift, noisy):
-    """One step on the unique entries ``C[(i, j)]`` (i <= j), each ``(N,)``."""
+def _observe(C, lam, w, has_shift, dense):
+    """``(L_t, L~_t)`` of a state: ``1/2 sum lambda C_11`` and ``1/2 sum lambda wbar^T C wbar``."""
+    if dense:
+        g, c11 = jnp.einsum("i,nij,j->n", w, C, w), C[:, 0, 0]
+    else:
+        K = w.shape[0]
+        c11 = C[(0, 0)]
+        g = _quad(C, w, K) if has_shift else c11
+    L = 0.5 * pairwise_sum(lam * c11)
+    Lg = 0.5 * pairwise_sum(lam * g) if (has_shift or dense) else L
+    return L, Lg
+
+
+def _quad(C, w, K):
+    """``g_k = wbar^T C^(k) wbar`` from the unique entries."""
+    return sum((w[i] * w[j] * (1.0 if i == j else 2.0)) * C[(i, j)] for i, j in _pairs(K))
+
+
+def _unrolled_update(C, G, lam, m, S0, v, w, inv_b, tau, has_shift, noisy):
+    """One step (boxed equation of §3.3) on the unique entries ``C[(i, j)]`` (i <= j), ``(N,)``.
+
+    ``G`` is the global scalar ``G_t`` of the current state, carried from the previous step so
+    that the reduction for ``G_{t+1}`` fuses into the same pass over the eigenvalues.
+    """
     K = v.shape[0]
     get = lambda i, j: C[(i, j)] if i <= j else C[(j, i)]  # noqa: E731
     if has_shift:
-        g = sum(
-            (w[i] * w[j] * (1.0 if i == j else 2.0)) * get(i, j) for i, j in _pairs(K)
-        )
         S = [[S0[i, j] + lam * (v[i] * w[j]) for j in range(K)] for i in range(K)]
     else:
-        g = C[(0, 0)]
         S = [[S0[i, j] + (lam * v[i] if j == 0 else 0.0) for j in range(K)] for i in range(K)]
-    lg = lam * g
-    G = pairwise_sum(lg)
-    L = 0.5 * pairwise_sum(lam * C[(0, 0)]) if has_shift else 0.5 * G
     T = [[sum(S[i][k] * get(k, l) for k in range(K)) for l in range(K)] for i in range(K)]
-    new = {}
     if noisy:
-        noise = lam * inv_b * (tau[0] * G * m - tau[1] * lg)
+        g = _quad(C, w, K) if has_shift else C[(0, 0)]
+        noise = lam * inv_b * (tau[0] * G * m - tau[1] * lam * g)
+    new = {}
     for i, j in _pairs(K):
         val = sum(T[i][l] * S[j][l] for l in range(K))
         if noisy:
             val = val + noise * (v[i] * v[j])
         new[(i, j)] = val
-    return new, L, 0.5 * G
+    return new
 
 
-def _dense_step(C, lam, m, S0, v, w, inv_b, tau, has_shift, noisy):
+def _dense_update(C, G, lam, m, S0, v, w, inv_b, tau, has_shift, noisy):
     """One step on the dense blocks ``C`` of shape ``(N, K, K)``."""
-    g = jnp.einsum("i,nij,j->n", w, C, w)
-    lg = lam * g
-    G = pairwise_sum(lg)
-    L = 0.5 * pairwise_sum(lam * C[:, 0, 0])
     S = S0 + lam[:, None, None] * (v[:, None] * w[None, :])
     new = jnp.einsum("nik,nkl,njl->nij", S, C, S)
     if noisy:
-        noise = lam * inv_b * (tau[0] * G * m - tau[1] * lg)
+        g = jnp.einsum("i,nij,j->n", w, C, w)
+        noise = lam * inv_b * (tau[0] * G * m - tau[1] * lam * g)
         new = new + noise[:, None, None] * (v[:, None] * v[None, :])
-    return new, L, 0.5 * G
+    return new
 
 
 def _pack(C, K, dense):
-    return C if dense else jnp.stack([C[p] for p in _pairs(K)])
+    """Carry layout -> stored layout (a ``(K(K+1)/2, N)`` stack on the unrolled path)."""
+    return C if dense else jnp.stack(C)
 
 
 def _unpack(entries, K, dense):
-    return entries if dense else {p: entries[i] for i, p in enumerate(_pairs(K))}
+    """Stored layout -> carry layout (a tuple of ``(N,)`` arrays on the unrolled path).
+
+    Inside the scan the unique entries travel as separate arrays: stacking them every step
+    would cost a copy of the whole state per step.
+    """
+    return entries if dense else tuple(entries[i] for i in range(len(_pairs(K))))
+
+
+def _as_dict(C, K, dense):
+    return C if dense else dict(zip(_pairs(K), C))
+
+
+def _as_tuple(C, K, dense):
+    return C if dense else tuple(C[p] for p in _pairs(K))
 
 
 @functools.partial(
@@ -189,53 +216,50 @@ def _run(
     K = alg.memory + 1
     dtype = lam.dtype
     parts = alg.transition_parts()  # stationary: (K,K),(K,),(K,); schedule: leading T axis
-    step = _dense_step if dense else _unrolled_step
+    update = _dense_update if dense else _unrolled_update
+    if stationary:
+        w_next = None
+    else:  # read-out vector of the next step (the last one is reused for the final state)
+        w_next = jnp.concatenate([parts[2][1:], parts[2][-1:]], axis=0)
 
-    def record(buf, ptr, t, vals):
-        hit = rec[ptr] == t
-        idx = jnp.where(hit, ptr, n_rec)
-        buf = tuple(b.at[idx].set(x) for b, x in zip(buf, vals))
-        return buf, ptr + hit.astype(ptr.dtype)
-
-    def body(carry, xs):
-        C, buf, ptr, div_at, t = carry
-        if stationary:
-            S0, v, w = parts
-        else:
-            S0, v, w = xs[0]
-        ib = xs[1] if inv_b.ndim else inv_b
-        newC, L, Lg = step(_unpack(C, K, dense), lam, m, S0, v, w, ib, tau, has_shift, noisy)
+    def record(buf, ptr, div_at, t, obs):
+        L, Lg = obs
         bad = ~(jnp.isfinite(L) & jnp.isfinite(Lg)) | (jnp.maximum(L, Lg) > threshold)
         div_at = jnp.where((div_at < 0) & bad, t, div_at)
-        buf, ptr = record(buf, ptr, t, (L, Lg))
-        return (_pack(newC, K, dense), buf, ptr, div_at, t + 1), None
+        hit = rec[ptr] == t
+        idx = jnp.where(hit, ptr, n_rec)
+        buf = tuple(b.at[idx].set(x) for b, x in zip(buf, obs))
+        return buf, ptr + hit.astype(ptr.dtype), div_at
+
+    def body(carry, xs):
+        C, obs, buf, ptr, div_at, t = carry
+        if stationary:
+            (S0, v, w), wn = parts, parts[2]
+        else:
+            (S0, v, w), wn = xs[0], xs[2]
+        ib = xs[1] if inv_b.ndim else inv_b
+        buf, ptr, div_at = record(buf, ptr, div_at, t, obs)
+        Cd = _as_dict(C, K, dense)
+        new = update(Cd, 2.0 * obs[1], lam, m, S0, v, w, ib, tau, has_shift, noisy)
+        obs = _observe(new, lam, wn, has_shift, dense)
+        return (_as_tuple(new, K, dense), obs, buf, ptr, div_at, t + 1), None
 
     buf0 = (jnp.zeros(n_rec + 1, dtype), jnp.zeros(n_rec + 1, dtype))
-    carry0 = (entries0, buf0, jnp.int32(0), jnp.int32(-1), t0)
-    xs = (None if stationary else parts, inv_b if inv_b.ndim else None)
-    (C, buf, ptr, div_at, t), _ = jax.lax.scan(body, carry0, xs, length=steps, unroll=min(unroll, steps))
-    # loss at the final step
-    Cd = _unpack(C, K, dense)
-    if has_shift or dense:
-        S0, v, w = parts if stationary else jax.tree_util.tree_map(lambda x: x[-1], parts)
-        if dense:
-            g = jnp.einsum("i,nij,j->n", w, C, w)
-            c11 = C[:, 0, 0]
-        else:
-            g = sum((w[i] * w[j] * (1.0 if i == j else 2.0)) * Cd[(i, j)] for i, j in _pairs(K))
-            c11 = Cd[(0, 0)]
-        L, Lg = 0.5 * pairwise_sum(lam * c11), 0.5 * pairwise_sum(lam * g)
-    else:
-        L = Lg = 0.5 * pairwise_sum(lam * Cd[(0, 0)])
-    bad = ~(jnp.isfinite(L) & jnp.isfinite(Lg)) | (jnp.maximum(L, Lg) > threshold)
-    div_at = jnp.where((div_at < 0) & bad, t, div_at)
-    buf, ptr = record(buf, ptr, t, (L, Lg))
+    C0 = _unpack(entries0, K, dense)
+    w0 = parts[2] if stationary else parts[2][0]
+    obs0 = _observe(_as_dict(C0, K, dense), lam, w0, has_shift, dense)
+    carry0 = (C0, obs0, buf0, jnp.int32(0), jnp.int32(-1), t0)
+    xs = (None if stationary else parts, inv_b if inv_b.ndim else None, w_next)
+    (C, obs, buf, ptr, div_at, t), _ = jax.lax.scan(
+        body, carry0, xs, length=steps, unroll=min(unroll, steps)
+    )
+    buf, ptr, div_at = record(buf, ptr, div_at, t, obs)  # the final step
     loss, lossg = buf[0][:n_rec], buf[1][:n_rec]
     diverged = div_at >= 0
     after = diverged & (rec[:n_rec] > div_at)
     loss = jnp.where(after | ~jnp.isfinite(loss), jnp.inf, loss)
     lossg = jnp.where(after | ~jnp.isfinite(lossg), jnp.inf, lossg)
-    state = MomentState(t, C) if return_state else None
+    state = MomentState(t, _pack(C, K, dense)) if return_state else None
     return loss, lossg, diverged, div_at, state
 
 

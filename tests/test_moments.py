@@ -153,7 +153,7 @@ def test_weights_aggregate_equal_eigenvalues():
 
 def test_blocks_stay_psd_for_nonpositive_tau2():
     s = ja.power_law_spectrum(300, nu=1.5, zeta=0.5)
-    for alg in (ja.nesterov(0.6, 0.8), ja.memory1(0.3, 0.4, 0.3, -0.3, 0.6)):
+    for alg in (ja.nesterov(0.3, 0.6), ja.memory1(0.3, 0.4, 0.3, -0.3, 0.6)):
         res = ja.simulate(s, alg, 200, batch_size=2, tau=(1.0, -1.0), return_state=True,
                           dense=True)
         assert not bool(res.diverged)
