@@ -33,6 +33,14 @@ from jaxaccel.asymptotics import fit_power_law as fit_power_law
 
 from jaxaccel import io as io
 
+from jaxaccel.parallel import make_mesh as make_mesh
+from jaxaccel.parallel import simulate_sharded as simulate_sharded
+from jaxaccel.runner import run_long as run_long
+from jaxaccel.continuum import continuum_error_estimate as continuum_error_estimate
+from jaxaccel.continuum import power_law_continuum as power_law_continuum
+from jaxaccel.grid import GridResult as GridResult
+from jaxaccel.grid import simulate_grid as simulate_grid
+
 from jaxaccel.montecarlo import MonteCarloResult as MonteCarloResult
 from jaxaccel.montecarlo import gaussian_sgd as gaussian_sgd
 

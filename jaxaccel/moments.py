@@ -127,7 +127,13 @@ def _pairs(K):
     return [(i, j) for i in range(K) for j in range(i, K)]
 
 
-def _observe(C, lam, w, has_shift, dense):
+def _global_sum(x, axis_name=None):
+    """Pairwise sum over the eigenvalue axis, plus a cross-device ``psum`` when sharded."""
+    total = pairwise_sum(x)
+    return total if axis_name is None else jax.lax.psum(total, axis_name)
+
+
+def _observe(C, lam, w, has_shift, dense, axis_name=None):
     """``(L_t, L~_t)`` of a state: ``1/2 sum lambda C_11`` and ``1/2 sum lambda wbar^T C wbar``."""
     if dense:
         g, c11 = jnp.einsum("i,nij,j->n", w, C, w), C[:, 0, 0]
@@ -135,8 +141,8 @@ def _observe(C, lam, w, has_shift, dense):
         K = w.shape[0]
         c11 = C[(0, 0)]
         g = _quad(C, w, K) if has_shift else c11
-    L = 0.5 * pairwise_sum(lam * c11)
-    Lg = 0.5 * pairwise_sum(lam * g) if (has_shift or dense) else L
+    L = 0.5 * _global_sum(lam * c11, axis_name)
+    Lg = 0.5 * _global_sum(lam * g, axis_name) if (has_shift or dense) else L
     return L, Lg
 
 
@@ -206,12 +212,13 @@ def _as_tuple(C, K, dense):
 @functools.partial(
     jax.jit,
     static_argnames=(
-        "steps", "n_rec", "dense", "has_shift", "noisy", "stationary", "return_state", "unroll"
+        "steps", "n_rec", "dense", "has_shift", "noisy", "stationary", "return_state", "unroll",
+        "axis_name",
     ),
 )
 def _run(
     lam, m, alg, inv_b, tau, rec, entries0, t0, threshold, *,
-    steps, n_rec, dense, has_shift, noisy, stationary, return_state, unroll,
+    steps, n_rec, dense, has_shift, noisy, stationary, return_state, unroll, axis_name=None,
 ):
     K = alg.memory + 1
     dtype = lam.dtype
@@ -241,13 +248,13 @@ def _run(
         buf, ptr, div_at = record(buf, ptr, div_at, t, obs)
         Cd = _as_dict(C, K, dense)
         new = update(Cd, 2.0 * obs[1], lam, m, S0, v, w, ib, tau, has_shift, noisy)
-        obs = _observe(new, lam, wn, has_shift, dense)
+        obs = _observe(new, lam, wn, has_shift, dense, axis_name)
         return (_as_tuple(new, K, dense), obs, buf, ptr, div_at, t + 1), None
 
     buf0 = (jnp.zeros(n_rec + 1, dtype), jnp.zeros(n_rec + 1, dtype))
     C0 = _unpack(entries0, K, dense)
     w0 = parts[2] if stationary else parts[2][0]
-    obs0 = _observe(_as_dict(C0, K, dense), lam, w0, has_shift, dense)
+    obs0 = _observe(_as_dict(C0, K, dense), lam, w0, has_shift, dense, axis_name)
     carry0 = (C0, obs0, buf0, jnp.int32(0), jnp.int32(-1), t0)
     xs = (None if stationary else parts, inv_b if inv_b.ndim else None, w_next)
     (C, obs, buf, ptr, div_at, t), _ = jax.lax.scan(
@@ -264,9 +271,14 @@ def _run(
 
 
 # ----------------------------------------------------------------------------- public API
-def initial_state(spectrum: Spectrum, memory: int, dense: Optional[bool] = None) -> MomentState:
-    """``C^(k)_0 = c_k^2 E_11`` (``u_0 = 0``) in the layout used by :func:`simulate`."""
-    lam, _, c2 = _padded(spectrum)
+def initial_state(
+    spectrum: Spectrum, memory: int, dense: Optional[bool] = None, shards: int = 1
+) -> MomentState:
+    """``C^(k)_0 = c_k^2 E_11`` (``u_0 = 0``) in the layout used by :func:`simulate`.
+
+    ``shards``: number of devices the eigenvalue axis is split over (padding granularity).
+    """
+    lam, _, c2 = _padded(spectrum, shards)
     K = memory + 1
     dense = K > _UNROLL_MAX_K if dense is None else dense
     if dense:
@@ -276,11 +288,15 @@ def initial_state(spectrum: Spectrum, memory: int, dense: Optional[bool] = None)
     return MomentState(jnp.int32(0), entries)
 
 
-def _padded(spectrum: Spectrum):
-    """Eigenvalues, weights and c2 padded with inert zero nodes to a multiple of the block."""
+def _padded(spectrum: Spectrum, shards: int = 1):
+    """Eigenvalues, weights and c2 padded with inert zero nodes (``lambda = c2 = m = 0``).
+
+    The length becomes a multiple of the reduction block (for ``N`` above one block) times the
+    number of ``shards``; zero nodes never move and add nothing to any sum.
+    """
     lam, m, c2 = spectrum.eigenvalues, spectrum.weights, spectrum.c2
     n = lam.shape[-1]
-    r = (-n) % _BLOCK if n > _BLOCK else 0
+    r = (-n) % ((_BLOCK if n > _BLOCK else 1) * shards)
     if r:
         pad = lambda x: jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, r)])  # noqa: E731
         lam, m, c2 = pad(lam), pad(m), pad(c2)
@@ -354,6 +370,28 @@ def simulate(
         >>> bool(r.loss[-1] < r.loss[0]), bool(r.diverged)
         (True, False)
     """
+    args, static, rec = _prepare(
+        spectrum, algorithm, steps, batch_size, tau, record, dtype, divergence_threshold,
+        initial, return_state, dense, unroll,
+    )
+    loss, lossg, diverged, div_at, final = _run(*args, **static)
+    return _result(rec, loss, lossg, diverged, div_at, final)
+
+
+def _result(rec, loss, lossg, diverged, div_at, final, stacklevel=3):
+    if V.is_concrete(diverged) and bool(diverged):
+        warnings.warn(
+            f"simulate: the run diverged at step {int(div_at)}", RuntimeWarning, stacklevel=stacklevel
+        )
+    return SimulationResult(jnp.asarray(rec), loss, lossg, diverged, div_at, final)
+
+
+def _prepare(
+    spectrum, algorithm, steps, batch_size, tau, record, dtype, divergence_threshold,
+    initial, return_state, dense, unroll, shards: int = 1,
+):
+    """Validate the arguments of :func:`simulate`; return ``(args, static kwargs, record steps)``
+    for the kernel ``_run``."""
     if not isinstance(spectrum, Spectrum):
         raise ValueError(f"spectrum must be a Spectrum, got {type(spectrum).__name__}")
     if not isinstance(algorithm, MemoryAlgorithm):
@@ -370,14 +408,14 @@ def simulate(
     K = alg.memory + 1
     dense = K > _UNROLL_MAX_K if dense is None else bool(dense)
     if initial is None:
-        state = initial_state(spectrum, alg.memory, dense)
+        state = initial_state(spectrum, alg.memory, dense, shards)
         start = 0
     else:
         if not isinstance(initial, MomentState):
             raise ValueError("initial must be a MomentState (from return_state=True)")
         state = initial
         start = int(initial.t) if V.is_concrete(initial.t) else 0
-        ref = initial_state(spectrum, alg.memory, dense).entries
+        ref = initial_state(spectrum, alg.memory, dense, shards).entries
         if initial.entries.shape != ref.shape:
             raise ValueError(
                 f"initial.entries has shape {initial.entries.shape}, expected {ref.shape} "
@@ -402,16 +440,14 @@ def simulate(
     n_rec = rec.shape[0]
     rec_arr = jnp.asarray(np.append(rec, -1), dtype=jnp.int32)
     has_shift = (not V.is_concrete(alg.a)) or bool(np.any(np.asarray(alg.a) != 0))
-    lam, m, _ = _padded(spectrum)
+    lam, m, _ = _padded(spectrum, shards)
     L0 = spectrum.initial_loss
     threshold = divergence_threshold * jnp.maximum(L0, jnp.finfo(dtype).tiny)
-    loss, lossg, diverged, div_at, final = _run(
-        lam, m, alg, inv_b, tau_arr, rec_arr, state.entries.astype(dtype),
-        jnp.int32(start), threshold,
+    args = (lam, m, alg, inv_b, tau_arr, rec_arr, state.entries.astype(dtype),
+            jnp.int32(start), threshold)
+    static = dict(
         steps=steps, n_rec=n_rec, dense=dense, has_shift=has_shift, noisy=noisy,
-        stationary=alg.is_stationary, return_state=return_state,
+        stationary=alg.is_stationary, return_state=bool(return_state),
         unroll=V.check_positive_int(unroll, "unroll"),
     )
-    if V.is_concrete(diverged) and bool(diverged):
-        warnings.warn(f"simulate: the run diverged at step {int(div_at)}", RuntimeWarning, stacklevel=2)
-    return SimulationResult(jnp.asarray(rec), loss, lossg, diverged, div_at, final)
+    return args, static, rec

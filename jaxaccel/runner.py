@@ -1,0 +1,139 @@
+"""Long runs: chunked simulation with progress, atomic checkpoints and resume.
+
+A long :func:`~jaxaccel.moments.simulate` run is cut into chunks of ``chunk_steps`` steps, each
+one jitted scan continuing from the previous chunk's :class:`~jaxaccel.moments.MomentState`
+(the same compiled kernel serves every full chunk). Every ``checkpoint_every`` chunks the state
+and everything recorded so far are written atomically to ``checkpoint``; calling
+:func:`run_long` again with the same arguments resumes from the file and produces exactly the
+curve of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Optional
+
+import numpy as np
+import jax.numpy as jnp
+
+from jaxaccel import _validation as V
+from jaxaccel.algorithms import MemoryAlgorithm
+from jaxaccel.io import save_npz
+from jaxaccel.moments import MomentState, SimulationResult, initial_state, record_steps, simulate
+from jaxaccel.spectra import Spectrum
+
+
+def _load(path, expect):
+    with np.load(path) as f:
+        meta = {k: f[k] for k in f.files}
+    for key, val in expect.items():
+        if key not in meta or not np.array_equal(meta[key], np.asarray(val)):
+            raise ValueError(
+                f"checkpoint {path!r} was written for a different run ({key} differs); "
+                "remove it or pass another checkpoint path"
+            )
+    return meta
+
+
+def run_long(
+    spectrum: Spectrum,
+    algorithm: MemoryAlgorithm,
+    steps: int,
+    batch_size=None,
+    tau=(1.0, -1.0),
+    record="log",
+    *,
+    chunk_steps: int = 10_000,
+    checkpoint: Optional[str] = None,
+    checkpoint_every: int = 1,
+    progress: bool = False,
+    **simulate_kwargs,
+) -> SimulationResult:
+    """:func:`simulate` in chunks, with optional progress output and checkpoint/resume.
+
+    Args:
+        spectrum, algorithm, steps, batch_size, tau, record: as in :func:`simulate`
+            (``record`` steps are absolute and resolved once for the whole run).
+        chunk_steps: steps per jitted chunk.
+        checkpoint: path of an ``.npz`` checkpoint; if it exists the run resumes from it.
+            Written atomically every ``checkpoint_every`` chunks and at the end.
+        progress: print a progress line (step, loss, elapsed time) to stderr after each chunk.
+        **simulate_kwargs: forwarded (``dtype``, ``divergence_threshold``, ``dense``, ``unroll``).
+
+    Returns:
+        the :class:`SimulationResult` of the whole run (state of the last step included).
+
+    Example:
+        >>> import jaxaccel as ja
+        >>> s = ja.power_law_spectrum(100, nu=1.5, zeta=0.5)
+        >>> r = ja.run_long(s, ja.heavy_ball(0.3, 0.5), 50, batch_size=4, chunk_steps=20)
+        >>> int(r.steps[-1])
+        50
+    """
+    steps = V.check_positive_int(steps, "steps")
+    chunk_steps = V.check_positive_int(chunk_steps, "chunk_steps")
+    checkpoint_every = V.check_positive_int(checkpoint_every, "checkpoint_every")
+    rec = record_steps(record, steps)
+    bs_full = None if batch_size is None else np.asarray(batch_size, dtype=np.float64)
+    expect = {
+        "eigenvalues": np.asarray(spectrum.eigenvalues),
+        "c2": np.asarray(spectrum.c2),
+        "record": rec,
+        "total_steps": np.asarray(steps),
+        "tau": np.asarray(tau, dtype=np.float64),
+        "alpha": np.asarray(algorithm.alpha),
+        "D": np.asarray(algorithm.D),
+    }
+    state = None
+    loss, lossg = np.full(rec.shape, np.nan), np.full(rec.shape, np.nan)
+    div_at = -1
+    if checkpoint is not None and os.path.exists(checkpoint):
+        meta = _load(checkpoint, expect)
+        state = MomentState(jnp.int32(int(meta["t"])), jnp.asarray(meta["entries"]))
+        loss, lossg, div_at = meta["loss"].copy(), meta["loss_g"].copy(), int(meta["diverged_at"])
+    if state is None:
+        dense = simulate_kwargs.get("dense")
+        state = initial_state(spectrum.astype(simulate_kwargs.get("dtype") or spectrum.dtype),
+                              algorithm.memory, dense)
+    t = int(state.t)
+    t_start = time.perf_counter()
+    n_chunk = 0
+    while t < steps:
+        n = min(chunk_steps, steps - t)
+        in_chunk = rec[(rec >= t) & (rec <= t + n)]
+        if in_chunk.size == 0 or in_chunk[0] != t:
+            in_chunk = np.union1d([t], in_chunk)
+        if bs_full is None or bs_full.ndim == 0:
+            bs = batch_size
+        else:
+            bs = bs_full[t : t + n]
+        res = simulate(
+            spectrum, algorithm, n, bs, tau, record=in_chunk, initial=state, return_state=True,
+            **simulate_kwargs,
+        )
+        got = np.asarray(res.steps)
+        idx = np.searchsorted(rec, got)
+        ok = (idx < rec.size) & (rec[np.minimum(idx, rec.size - 1)] == got)
+        loss[idx[ok]] = np.asarray(res.loss)[ok]
+        lossg[idx[ok]] = np.asarray(res.loss_at_gradient_point)[ok]
+        if div_at < 0 and bool(res.diverged):
+            div_at = int(res.diverged_at)
+        state = res.state
+        t += n
+        n_chunk += 1
+        if progress:
+            last = np.asarray(res.loss)[-1]
+            print(f"[jaxaccel] step {t}/{steps}  loss {last:.4e}  "
+                  f"{time.perf_counter() - t_start:.1f}s", file=sys.stderr, flush=True)
+        if checkpoint is not None and (n_chunk % checkpoint_every == 0 or t >= steps):
+            save_npz(checkpoint, t=t, entries=state.entries, loss=loss, loss_g=lossg,
+                     diverged_at=div_at, **expect)
+    if div_at >= 0:
+        loss = np.where(rec > div_at, np.inf, loss)
+        lossg = np.where(rec > div_at, np.inf, lossg)
+    return SimulationResult(
+        jnp.asarray(rec), jnp.asarray(loss), jnp.asarray(lossg), jnp.asarray(div_at >= 0),
+        jnp.asarray(div_at), state,
+    )
