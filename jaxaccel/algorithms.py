@@ -81,15 +81,19 @@ class MemoryAlgorithm:
         for name, x in (("alpha", alpha), ("a", a), ("b", b), ("c", c), ("D", D)):
             V.check_finite(x, name)
         self.alpha, self.a, self.b, self.c, self.D = alpha, a, b, c, D
+        # Static knowledge that a == 0 (set by constructors that build a from zeros); it lets
+        # kernels skip the gradient-shift terms even when the values are traced under vmap.
+        self.zero_shift = False
 
     # -- pytree protocol --
     def tree_flatten(self):
-        return (self.alpha, self.a, self.b, self.c, self.D), None
+        return (self.alpha, self.a, self.b, self.c, self.D), self.zero_shift
 
     @classmethod
     def tree_unflatten(cls, aux, children):
         obj = object.__new__(cls)
         obj.alpha, obj.a, obj.b, obj.c, obj.D = children
+        obj.zero_shift = bool(aux)
         return obj
 
     # -- structure --
@@ -111,14 +115,19 @@ class MemoryAlgorithm:
     def dtype(self):
         return self.alpha.dtype
 
+    def _map(self, f) -> "MemoryAlgorithm":
+        """Apply ``f`` to every parameter array, keeping the static metadata."""
+        children, aux = self.tree_flatten()
+        return MemoryAlgorithm.tree_unflatten(aux, [f(x) for x in children])
+
     def at(self, t) -> "MemoryAlgorithm":
         """The (stationary) parameters used at step ``t``."""
         if self.is_stationary:
             return self
-        return MemoryAlgorithm.tree_unflatten(None, [x[t] for x in self.tree_flatten()[0]])
+        return self._map(lambda x: x[t])
 
     def astype(self, dtype) -> "MemoryAlgorithm":
-        return MemoryAlgorithm.tree_unflatten(None, [x.astype(dtype) for x in self.tree_flatten()[0]])
+        return self._map(lambda x: x.astype(dtype))
 
     def truncate(self, steps: int) -> "MemoryAlgorithm":
         """First ``steps`` entries of a schedule (a stationary algorithm is returned as is)."""
@@ -128,7 +137,7 @@ class MemoryAlgorithm:
             raise ValueError(
                 f"steps={steps} exceeds the schedule length {self.num_steps} of algorithm"
             )
-        return MemoryAlgorithm.tree_unflatten(None, [x[:steps] for x in self.tree_flatten()[0]])
+        return self._map(lambda x: x[:steps])
 
     def transition_parts(self):
         """``(S0, v, wbar)`` of the rank-one form (7): ``S_lambda = S0 + lambda v wbar^T``.
@@ -159,6 +168,11 @@ class MemoryAlgorithm:
         return f"MemoryAlgorithm(M={self.memory}, {kind}, dtype={self.dtype})"
 
 
+def _shift_free(alg: MemoryAlgorithm) -> MemoryAlgorithm:
+    alg.zero_shift = True
+    return alg
+
+
 def _vec(x, name, dtype=None):
     x = V.as_float_array(x, name, dtype)
     V.check_ndim(x, name, (0, 1))
@@ -172,7 +186,7 @@ def gd(alpha) -> MemoryAlgorithm:
     alpha = _vec(alpha, "alpha")
     lead = alpha.shape
     z = jnp.zeros(lead + (0,), alpha.dtype)
-    return MemoryAlgorithm(alpha, z, z, z, jnp.zeros(lead + (0, 0), alpha.dtype))
+    return _shift_free(MemoryAlgorithm(alpha, z, z, z, jnp.zeros(lead + (0, 0), alpha.dtype)))
 
 
 def memory1(alpha, a, b, c, D) -> MemoryAlgorithm:
@@ -193,7 +207,7 @@ def heavy_ball(alpha, beta) -> MemoryAlgorithm:
     Matrix form: ``b = D = beta``, ``c = -alpha``, ``a = 0``.
     """
     alpha, beta = _vec(alpha, "alpha"), _vec(beta, "beta")
-    return memory1(alpha, jnp.zeros_like(beta), beta, -alpha, beta)
+    return _shift_free(memory1(alpha, jnp.zeros_like(beta), beta, -alpha, beta))
 
 
 def nesterov(alpha, beta) -> MemoryAlgorithm:
@@ -212,7 +226,7 @@ def torch_momentum(lr, momentum, nesterov: bool = False) -> MemoryAlgorithm:
     lr, mu = _vec(lr, "lr"), _vec(momentum, "momentum")
     if nesterov:
         return am1_form(lr * mu, lr, mu)
-    return memory1(lr, jnp.zeros_like(mu), -lr * mu, jnp.ones_like(mu), mu)
+    return _shift_free(memory1(lr, jnp.zeros_like(mu), -lr * mu, jnp.ones_like(mu), mu))
 
 
 def am1_form(eta, eta_prime, beta) -> MemoryAlgorithm:
@@ -221,7 +235,9 @@ def am1_form(eta, eta_prime, beta) -> MemoryAlgorithm:
     Matrix form ``alpha = eta + eta', b = -eta beta, c = 1, D = beta, a = 0`` (spec §7.1).
     """
     eta, etap, beta = _vec(eta, "eta"), _vec(eta_prime, "eta_prime"), _vec(beta, "beta")
-    return memory1(eta + etap, jnp.zeros_like(beta), -eta * beta, jnp.ones_like(beta), beta)
+    return _shift_free(
+        memory1(eta + etap, jnp.zeros_like(beta), -eta * beta, jnp.ones_like(beta), beta)
+    )
 
 
 def memory1_triplet(delta, q0, q1) -> MemoryAlgorithm:
@@ -232,7 +248,9 @@ def memory1_triplet(delta, q0, q1) -> MemoryAlgorithm:
     """
     delta, q0, q1 = _vec(delta, "delta"), _vec(q0, "q0"), _vec(q1, "q1")
     beta = 1.0 - delta
-    return memory1(-q1, jnp.zeros_like(beta), q0 + q1 * beta, jnp.ones_like(beta), beta)
+    return _shift_free(
+        memory1(-q1, jnp.zeros_like(beta), q0 + q1 * beta, jnp.ones_like(beta), beta)
+    )
 
 
 # ------------------------------------------------------------------- polynomials (Theorem 1)
@@ -305,7 +323,7 @@ def from_multistep(P, Q) -> MemoryAlgorithm:
     c = np.zeros(M)
     if M > 0:
         c[0] = 1.0
-    return MemoryAlgorithm(alpha, np.zeros(M), b, c, D)
+    return _shift_free(MemoryAlgorithm(alpha, np.zeros(M), b, c, D))
 
 
 def effective_learning_rate(alg: MemoryAlgorithm):

@@ -426,9 +426,7 @@ def _prepare(
             raise ValueError(
                 f"algorithm schedule has {alg.num_steps} steps, need >= {start + steps}"
             )
-        alg = MemoryAlgorithm.tree_unflatten(
-            None, [x[start : start + steps] for x in alg.tree_flatten()[0]]
-        )
+        alg = alg._map(lambda x: x[start : start + steps])
     inv_b, noisy = _batch_factor(batch_size, steps, dtype)
     tau_arr = V.as_float_array(tau, "tau", dtype)
     if tau_arr.shape != (2,):
@@ -439,7 +437,10 @@ def _prepare(
     rec = record_steps(record, steps, start)
     n_rec = rec.shape[0]
     rec_arr = jnp.asarray(np.append(rec, -1), dtype=jnp.int32)
-    has_shift = (not V.is_concrete(alg.a)) or bool(np.any(np.asarray(alg.a) != 0))
+    if alg.zero_shift:
+        has_shift = False
+    else:
+        has_shift = (not V.is_concrete(alg.a)) or bool(np.any(np.asarray(alg.a) != 0))
     lam, m, _ = _padded(spectrum, shards)
     L0 = spectrum.initial_loss
     threshold = divergence_threshold * jnp.maximum(L0, jnp.finfo(dtype).tiny)
