@@ -28,6 +28,11 @@ from jaxaccel.moments import initial_state as initial_state
 from jaxaccel.moments import log_steps as log_steps
 from jaxaccel.moments import simulate as simulate
 
+from jaxaccel.propagators import PropagatorSums as PropagatorSums
+from jaxaccel.propagators import heavy_ball_sums as heavy_ball_sums
+from jaxaccel.propagators import memory1_sums as memory1_sums
+from jaxaccel.propagators import propagator_sums as propagator_sums
+
 from jaxaccel.asymptotics import PowerLawFit as PowerLawFit
 from jaxaccel.asymptotics import fit_power_law as fit_power_law
 
