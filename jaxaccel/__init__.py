@@ -29,12 +29,61 @@ from jaxaccel.moments import log_steps as log_steps
 from jaxaccel.moments import simulate as simulate
 
 from jaxaccel.propagators import PropagatorSums as PropagatorSums
+from jaxaccel.propagators import Propagators as Propagators
+from jaxaccel.propagators import RenewalResult as RenewalResult
 from jaxaccel.propagators import heavy_ball_sums as heavy_ball_sums
+from jaxaccel.propagators import loss_curve as loss_curve
 from jaxaccel.propagators import memory1_sums as memory1_sums
 from jaxaccel.propagators import propagator_sums as propagator_sums
+from jaxaccel.propagators import propagators as propagators
+from jaxaccel.propagators import propagators_at as propagators_at
+from jaxaccel.propagators import renewal as renewal
+from jaxaccel.propagators import renewal_nonstationary as renewal_nonstationary
+from jaxaccel.propagators import transition_operator as transition_operator
 
+from jaxaccel.asymptotics import LossAsymptotics as LossAsymptotics
 from jaxaccel.asymptotics import PowerLawFit as PowerLawFit
+from jaxaccel.asymptotics import PropagatorAsymptotics as PropagatorAsymptotics
 from jaxaccel.asymptotics import fit_power_law as fit_power_law
+from jaxaccel.asymptotics import loss_phase as loss_phase
+from jaxaccel.asymptotics import predict_loss as predict_loss
+from jaxaccel.asymptotics import propagator_asymptotics as propagator_asymptotics
+
+from jaxaccel.memory1_theory import CriticalScales as CriticalScales
+from jaxaccel.memory1_theory import Memory1Circle as Memory1Circle
+from jaxaccel.memory1_theory import Memory1Conditions as Memory1Conditions
+from jaxaccel.memory1_theory import Memory1Triplet as Memory1Triplet
+from jaxaccel.memory1_theory import TorchForm as TorchForm
+from jaxaccel.memory1_theory import memory1_circle as memory1_circle
+from jaxaccel.memory1_theory import memory1_conditions as memory1_conditions
+from jaxaccel.memory1_theory import memory1_critical_scales as memory1_critical_scales
+from jaxaccel.memory1_theory import memory1_eigenvalues as memory1_eigenvalues
+from jaxaccel.memory1_theory import torch_from_triplet as torch_from_triplet
+from jaxaccel.memory1_theory import triplet as triplet
+from jaxaccel.memory1_theory import triplet_from_algorithm as triplet_from_algorithm
+from jaxaccel.memory1_theory import triplet_from_effective as triplet_from_effective
+from jaxaccel.memory1_theory import triplet_from_torch as triplet_from_torch
+
+from jaxaccel.stability import NoisyStability as NoisyStability
+from jaxaccel.stability import PhaseDiagram as PhaseDiagram
+from jaxaccel.stability import StabilityMap as StabilityMap
+from jaxaccel.stability import StrictStability as StrictStability
+from jaxaccel.stability import noisy_stability as noisy_stability
+from jaxaccel.stability import phase_diagram as phase_diagram
+from jaxaccel.stability import predicted_loss as predicted_loss
+from jaxaccel.stability import region_analysis as region_analysis
+from jaxaccel.stability import spectral_radius as spectral_radius
+from jaxaccel.stability import stability_map as stability_map
+from jaxaccel.stability import strict_stability as strict_stability
+from jaxaccel.stability import theorem7_paths as theorem7_paths
+
+from jaxaccel.schedules import AM1ExponentWarning as AM1ExponentWarning
+from jaxaccel.schedules import adiabatic_loss as adiabatic_loss
+from jaxaccel.schedules import am1 as am1
+from jaxaccel.schedules import am1_theta_max as am1_theta_max
+from jaxaccel.schedules import check_am1_exponents as check_am1_exponents
+from jaxaccel.schedules import jacobi_heavy_ball as jacobi_heavy_ball
+from jaxaccel.schedules import running_noise_sum as running_noise_sum
 
 from jaxaccel import io as io
 
@@ -47,6 +96,14 @@ from jaxaccel.grid import GridResult as GridResult
 from jaxaccel.grid import simulate_grid as simulate_grid
 
 from jaxaccel.montecarlo import MonteCarloResult as MonteCarloResult
+from jaxaccel.montecarlo import fourier_data as fourier_data
+from jaxaccel.montecarlo import finite_data as finite_data
+from jaxaccel.montecarlo import gaussian_data as gaussian_data
 from jaxaccel.montecarlo import gaussian_sgd as gaussian_sgd
+from jaxaccel.montecarlo import monte_carlo_sgd as monte_carlo_sgd
+from jaxaccel.montecarlo import predict_se as predict_se
+
+# optax transforms share names with the algorithm constructors: use them as ``jaxaccel.optim.*``
+from jaxaccel import optim as optim
 
 __version__ = "0.1.0"

@@ -1,35 +1,83 @@
-"""Monte-Carlo mini-batch SGD with memory: the independent reference for the SE dynamics.
+"""Monte-Carlo mini-batch SGD driven by optax transforms: the independent reference for SE.
 
-Runs the actual stochastic iteration (3) with ``grad L_B(w) = H_B (w - w*)``,
-``H_B = (1/b) sum_i x_i x_i^T`` (spec §1, mini-batch sampling) on finite-dimensional data whose
-covariance is ``diag(lambda)``, in the eigenbasis, and averages the exact population losses
+Spec: ``sgd_memory.md`` §1 (mini-batch sampling), §3.1-3.2 (second moments, SE noise model and
+the finite-dataset batch factor), §9.1.
 
-.. math::  L(w_t) = \\tfrac12\\sum_k \\lambda_k (w_t - w^*)_k^2,\\qquad
-           \\tilde L_t = \\tfrac12\\sum_k \\lambda_k (w_t + a^T u_t - w^*)_k^2
+A linear model is trained on a *data model* by actual mini-batch SGD: at each step a batch
+``x_1..x_b`` is drawn, the optimizer (any optax transform, e.g. from :mod:`jaxaccel.optim`, or a
+:class:`~jaxaccel.algorithms.MemoryAlgorithm`) receives the batch gradient at its stored
+parameters,
 
-over independent seeds (``vmap`` over a chunk of seeds, ``lax.scan`` over chunks, running sums
-so that memory does not grow with the number of seeds). For Gaussian data ``x ~ N(0, H)`` the
-SE approximation with ``tau = (1, -1)`` is exact, so the mean loss must match
-:func:`jaxaccel.simulate` within Monte-Carlo error.
+.. math::  \\nabla L_B(y) = H_B (y - w^*),\\qquad H_B = \\frac1b\\sum_{i=1}^b x_i x_i^T,
+
+and the exact population losses :math:`L(w_t) = \\tfrac12 (w_t-w^*)^T H (w_t-w^*)` and
+:math:`\\tilde L_t = L(y_t)` at the gradient point ``y_t`` are averaged over independent seeds
+(``vmap`` over a chunk of seeds, ``lax.scan`` over chunks, running sums). Every data model is
+expressed in coordinates where ``H = diag(variances)``, and the parameters are the error
+``w - w^*`` (targets are noiseless, so only the error matters).
+
+Data models and the SE noise model that is exact for them:
+
+* :func:`gaussian_data` -- ``x ~ N(0, diag(lambda))``: ``tau = (1, -1)`` by Isserlis' theorem.
+* :func:`fourier_data` -- translation-invariant random Fourier features on the circle:
+  ``tau = (1, 1)`` (derivation in :func:`fourier_data`).
+* :func:`finite_data` / :func:`kernel_regression_data` -- a finite dataset of ``N`` points,
+  batches of ``b`` points drawn with replacement (batch factor ``1/b``) or without replacement
+  (``(N - b) / ((N - 1) b)``, derived in :func:`finite_data`). The SE model is exact only if
+  the dataset's fourth moments are, e.g. Fourier features on a uniform grid of the circle.
+
+:func:`predict_se` runs :func:`jaxaccel.simulate` with the data model's spectrum, batch factor
+and ``tau``, so a Monte-Carlo curve and its SE prediction are compared in two lines.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 import jax
 import jax.numpy as jnp
+import optax
 
 from jaxaccel import _validation as V
+from jaxaccel import optim
 from jaxaccel.algorithms import MemoryAlgorithm
-from jaxaccel.moments import record_steps
+from jaxaccel.moments import SimulationResult, record_steps, simulate
 from jaxaccel.spectra import Spectrum
+
+__all__ = [
+    "MonteCarloResult",
+    "GaussianData",
+    "FourierData",
+    "FiniteData",
+    "gaussian_data",
+    "fourier_data",
+    "fourier_features",
+    "resonance_free_frequencies",
+    "finite_data",
+    "kernel_regression_data",
+    "batch_factor",
+    "monte_carlo_sgd",
+    "predict_se",
+    "gaussian_sgd",
+]
 
 
 class MonteCarloResult(NamedTuple):
-    """Mean and standard error over seeds of the loss at the recorded steps."""
+    """Mean and standard error over seeds of the loss at the recorded steps.
+
+    Attributes:
+        steps: ``(R,)`` recorded steps.
+        loss: ``(R,)`` mean of ``L(w_t)``; ``+inf`` at steps where some seed had diverged.
+        loss_sem: ``(R,)`` standard error of that mean.
+        loss_at_gradient_point: ``(R,)`` mean of ``L(y_t)``, ``y_t = w_t + a_t^T u_t``.
+        loss_at_gradient_point_sem: ``(R,)`` its standard error.
+        n_seeds: number of independent runs averaged.
+        diverged: ``True`` when at least one run diverged (non-finite loss, or a loss above
+            ``divergence_threshold * L_0``).
+        n_diverged: number of diverged runs.
+    """
 
     steps: jax.Array
     loss: jax.Array
@@ -37,61 +85,631 @@ class MonteCarloResult(NamedTuple):
     loss_at_gradient_point: jax.Array
     loss_at_gradient_point_sem: jax.Array
     n_seeds: int
+    diverged: bool = False
+    n_diverged: int = 0
 
 
-def _sgd_path(key, lam, e0, alg, batch_size, rec, steps, stationary):
-    """One stochastic trajectory; returns the recorded ``(L_t, L~_t)``."""
-    d = lam.shape[0]
-    M = alg.memory
-    sqrt_lam = jnp.sqrt(lam)
-    n_rec = rec.shape[0] - 1
+# ----------------------------------------------------------------------------- data models
+@jax.tree_util.register_pytree_node_class
+class GaussianData:
+    """Gaussian data ``x ~ N(0, diag(eigenvalues))`` (build with :func:`gaussian_data`)."""
 
-    def losses(e, u, a):
-        p = e + (a @ u if M else 0.0)
-        return 0.5 * jnp.sum(lam * e * e), 0.5 * jnp.sum(lam * p * p), p
+    tau = (1.0, -1.0)
 
-    def body(carry, xs):
-        e, u, buf, ptr, t = carry
-        prm = alg if stationary else MemoryAlgorithm.tree_unflatten(None, xs)
-        L, Lg, p = losses(e, u, prm.a)
-        hit = rec[ptr] == t
-        idx = jnp.where(hit, ptr, n_rec)
-        buf = buf.at[idx].set(jnp.stack([L, Lg]))
-        ptr = ptr + hit.astype(ptr.dtype)
-        x = jax.random.normal(jax.random.fold_in(key, t), (batch_size, d), lam.dtype) * sqrt_lam
-        g = x.T @ (x @ p) / batch_size
-        e_new = e - prm.alpha * g + (prm.b @ u if M else 0.0)
-        u_new = prm.c[:, None] * g[None, :] + prm.D @ u
-        return (e_new, u_new, buf, ptr, t + 1), None
+    def __init__(self, eigenvalues):
+        self.eigenvalues = eigenvalues
 
-    u0 = jnp.zeros((M, d), lam.dtype)
-    buf0 = jnp.zeros((n_rec + 1, 2), lam.dtype)
-    xs = None if stationary else alg.tree_flatten()[0]
-    (e, u, buf, ptr, t), _ = jax.lax.scan(
-        body, (e0, u0, buf0, jnp.int32(0), jnp.int32(0)), xs, length=steps
+    def tree_flatten(self):
+        return (self.eigenvalues,), None
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(*children)
+
+    @property
+    def variances(self):
+        """``(d,)`` diagonal of ``H`` in the data coordinates."""
+        return self.eigenvalues
+
+    def sample(self, key, batch_size: int):
+        """A batch ``(b, d)``."""
+        lam = self.eigenvalues
+        return jax.random.normal(key, (batch_size, lam.shape[0]), lam.dtype) * jnp.sqrt(lam)
+
+    def check_batch_size(self, batch_size: int) -> None:
+        pass
+
+    def batch_factor(self, batch_size):
+        """``1/b`` (i.i.d. samples)."""
+        return 1.0 / batch_size
+
+    def spectrum(self, initial_error) -> Spectrum:
+        """The SE problem: ``lambda = variances``, ``c2 = initial_error**2`` (summed over outputs)."""
+        return _spectrum(self.variances, initial_error)
+
+
+@jax.tree_util.register_pytree_node_class
+class FourierData:
+    """Random Fourier features on the circle (build with :func:`fourier_data`)."""
+
+    tau = (1.0, 1.0)
+
+    def __init__(self, eigenvalues, frequencies):
+        self.eigenvalues = eigenvalues
+        self.frequencies = frequencies
+
+    def tree_flatten(self):
+        return (self.eigenvalues, self.frequencies), None
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(*children)
+
+    @property
+    def variances(self):
+        """``(2n,)``: each eigenvalue twice (cosine block, then sine block)."""
+        return jnp.concatenate([self.eigenvalues, self.eigenvalues])
+
+    def sample(self, key, batch_size: int):
+        lam = self.eigenvalues
+        theta = 2.0 * jnp.pi * jax.random.uniform(key, (batch_size,), lam.dtype)
+        return fourier_features(theta, lam, self.frequencies)
+
+    def check_batch_size(self, batch_size: int) -> None:
+        pass
+
+    def batch_factor(self, batch_size):
+        return 1.0 / batch_size
+
+    def spectrum(self, initial_error) -> Spectrum:
+        return _spectrum(self.variances, initial_error)
+
+
+@jax.tree_util.register_pytree_node_class
+class FiniteData:
+    """A finite dataset in the eigen-coordinates of its covariance (see :func:`finite_data`).
+
+    Attributes:
+        points: ``(N, d)`` the data points, coordinates in which ``H = points^T points / N``
+            is ``diag(variances)``.
+        variances: ``(d,)`` positive eigenvalues of ``H``.
+        basis: ``(p, d)`` orthonormal columns mapping these coordinates back to the original
+            feature space (``x_original = basis @ x``).
+        replace: sampling with (``True``) or without replacement within a batch (static).
+    """
+
+    tau = None  # SE is exact only for special datasets: pass tau explicitly
+
+    def __init__(self, points, variances, basis, replace: bool):
+        self.points = points
+        self._variances = variances
+        self.basis = basis
+        self.replace = replace
+
+    def tree_flatten(self):
+        return (self.points, self._variances, self.basis), self.replace
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(*children, aux)
+
+    @property
+    def variances(self):
+        return self._variances
+
+    @property
+    def size(self) -> int:
+        """Number of data points ``N``."""
+        return self.points.shape[0]
+
+    def coordinates(self, vector):
+        """Coordinates ``basis^T v`` of a vector (or ``(p, outputs)`` matrix) of the feature space."""
+        return self.basis.T @ jnp.asarray(vector, self.basis.dtype)
+
+    def sample(self, key, batch_size: int):
+        N = self.points.shape[0]
+        if self.replace:
+            idx = jax.random.randint(key, (batch_size,), 0, N)
+        else:
+            idx = _floyd_subset(key, N, batch_size)
+        return self.points[idx]
+
+    def check_batch_size(self, batch_size: int) -> None:
+        if not self.replace and batch_size > self.size:
+            raise ValueError(
+                f"batch_size={batch_size} exceeds the dataset size N={self.size} "
+                "(sampling without replacement)"
+            )
+
+    def batch_factor(self, batch_size):
+        """``1/b`` with replacement; ``(N - b) / ((N - 1) b)`` without (exact, spec §3.2)."""
+        return batch_factor(self.size, batch_size, self.replace)
+
+    def spectrum(self, initial_error) -> Spectrum:
+        return _spectrum(self.variances, initial_error)
+
+
+def _spectrum(variances, initial_error) -> Spectrum:
+    e = jnp.asarray(initial_error, variances.dtype)
+    if e.shape[:1] != variances.shape:
+        raise ValueError(
+            f"initial_error must have leading dimension {variances.shape[0]}, got shape {e.shape}"
+        )
+    c2 = (e * e).reshape(e.shape[0], -1).sum(axis=1)
+    return Spectrum(variances, c2)
+
+
+def _floyd_subset(key, N: int, b: int):
+    """``b`` distinct indices of ``range(N)``, uniformly among all b-subsets (Floyd's algorithm).
+
+    For ``j = N-b .. N-1`` draw ``r`` uniform in ``[0, j]``; take ``r`` unless already taken,
+    else ``j``. Costs ``b`` random integers (not ``N``) and ``O(b^2)`` comparisons.
+    """
+    top = jnp.arange(N - b, N)
+    r = jax.random.randint(key, (b,), 0, top + 1)
+
+    def body(i, idx):
+        taken = jnp.any(idx == r[i])
+        return idx.at[i].set(jnp.where(taken, top[i], r[i]))
+
+    return jax.lax.fori_loop(0, b, body, jnp.full((b,), -1, r.dtype))
+
+
+def batch_factor(n_data: int, batch_size, replace: bool = False):
+    """Noise factor replacing ``1/b`` for batches of a finite dataset (spec §3.2).
+
+    For ``H_B = (1/b) sum_{i in B} x_i x_i^T`` with ``B`` a uniformly random ``b``-subset of the
+    ``N`` points, ``P(i in B) = b/N`` and ``P(i, j in B) = b(b-1)/(N(N-1))`` give
+
+    .. math::  \\mathbb E[H_B A H_B] = HAH + \\gamma\\,\\Sigma(A),\\qquad
+               \\gamma = \\frac{N-b}{(N-1)\\,b},\\qquad
+               \\Sigma(A) = \\tfrac1N\\textstyle\\sum_i \\langle x_i, A x_i\\rangle x_i x_i^T - HAH,
+
+    i.e. the second-moment recursion (12)-(13) with ``1/b`` replaced by ``gamma``. With
+    replacement the samples are i.i.d. and the factor is ``1/b``.
+
+    Args:
+        n_data: dataset size ``N``.
+        batch_size: ``b`` (``1 <= b <= N`` without replacement).
+        replace: sampling with replacement.
+
+    Example:
+        >>> batch_factor(10, 10), batch_factor(10, 1), round(batch_factor(64, 16), 6)
+        (0.0, 1.0, 0.047619)
+    """
+    n_data = V.check_positive_int(n_data, "n_data")
+    b = np.asarray(batch_size, dtype=np.float64)
+    if np.any(b < 1) or not np.all(np.isfinite(b)):
+        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+    if replace:
+        return 1.0 / b if b.ndim else float(1.0 / b)
+    if np.any(b > n_data):
+        raise ValueError(f"batch_size={batch_size} exceeds the dataset size N={n_data}")
+    if n_data == 1:
+        return np.zeros_like(b) if b.ndim else 0.0
+    g = (n_data - b) / ((n_data - 1) * b)
+    return g if b.ndim else float(g)
+
+
+def gaussian_data(eigenvalues) -> GaussianData:
+    """Gaussian data ``x ~ N(0, diag(lambda))``; SE with ``tau = (1, -1)`` is exact (spec §3.2).
+
+    Isserlis: :math:`\\mathbb E[\\langle x,Ax\\rangle xx^T] = \\mathrm{Tr}(HA)H + 2HAH`, so
+    :math:`\\Sigma(A) = \\mathrm{Tr}(HA)H + HAH`, which is (15) with ``tau1 = 1, tau2 = -1``.
+
+    Args:
+        eigenvalues: ``(d,)`` positive variances.
+
+    Example:
+        >>> import jax, jaxaccel as ja
+        >>> data = ja.montecarlo.gaussian_data([1.0, 0.25])
+        >>> data.sample(jax.random.PRNGKey(0), 5).shape
+        (5, 2)
+    """
+    lam = _positive_vector(eigenvalues, "eigenvalues")
+    return GaussianData(lam)
+
+
+def _positive_vector(x, name):
+    x = V.as_float_array(x, name)
+    V.check_ndim(x, name, 1)
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} must not be empty")
+    V.check_finite(x, name)
+    V.check_positive(x, name)
+    return x
+
+
+def resonance_free_frequencies(n: int) -> np.ndarray:
+    """``n`` positive integer frequencies with no resonances among fourth moments.
+
+    ``f_j = 1 + 3 s_j`` where ``s_j`` is the binary expansion of ``j`` read in base 3 (digits
+    0/1): ``1, 4, 10, 13, 28, 31, 37, 40, ...``. The set has no three-term arithmetic
+    progression (a sum of two numbers with base-3 digits 0/1 has no carries, so
+    ``s_j + s_l = 2 s_m`` forces ``j = l = m``), hence ``f_j + f_l != 2 f_m`` for ``j != l``;
+    and ``f_j - f_l`` is divisible by 3 while ``2 f_m`` is not. These are the conditions
+    :func:`fourier_data` needs.
+
+    Example:
+        >>> resonance_free_frequencies(6).tolist()
+        [1, 4, 10, 13, 28, 31]
+    """
+    n = V.check_positive_int(n, "n")
+    s = np.array([int(np.base_repr(j, 2), 3) for j in range(n)], dtype=np.int64)
+    return 1 + 3 * s
+
+
+def _check_frequencies(freq) -> None:
+    f = np.asarray(freq)
+    if f.ndim != 1 or not np.all(f == np.round(f)) or np.any(f < 1):
+        raise ValueError("frequencies must be a 1-D array of positive integers")
+    f = f.astype(np.int64)
+    if np.unique(f).size != f.size:
+        raise ValueError("frequencies must be distinct")
+    doubled = set((2 * f).tolist())
+    j, l = np.triu_indices(f.size, k=1)
+    for combo in (f[j] + f[l], np.abs(f[j] - f[l])):
+        hit = [int(v) for v in combo if int(v) in doubled]
+        if hit:
+            raise ValueError(
+                "frequencies have a resonance f_j +- f_l = 2 f_m (e.g. "
+                f"{hit[0]} = 2 * {hit[0] // 2}): translation-invariant SE would not be exact; "
+                "use resonance_free_frequencies(n)"
+            )
+
+
+def fourier_features(theta, eigenvalues, frequencies):
+    """Real Fourier features ``[sqrt(2 mu_k) cos(f_k theta), sqrt(2 mu_k) sin(f_k theta)]``.
+
+    Args:
+        theta: ``(B,)`` angles.
+        eigenvalues: ``(n,)`` ``mu_k``.
+        frequencies: ``(n,)`` integer frequencies ``f_k``.
+
+    Returns:
+        ``(B, 2n)``: cosine block then sine block.
+    """
+    lam = jnp.asarray(eigenvalues)
+    arg = jnp.asarray(theta)[:, None] * jnp.asarray(frequencies, lam.dtype)[None, :]
+    amp = jnp.sqrt(2.0 * lam)
+    return jnp.concatenate([amp * jnp.cos(arg), amp * jnp.sin(arg)], axis=1)
+
+
+def fourier_data(eigenvalues, frequencies=None) -> FourierData:
+    """Translation-invariant data: random Fourier features of a uniform angle on the circle.
+
+    ``x(theta) = (sqrt(2 mu_k) cos(f_k theta), sqrt(2 mu_k) sin(f_k theta))_k`` with ``theta``
+    uniform on ``[0, 2 pi)``, so ``H = diag(mu, mu)`` (``2n`` coordinates). The SE noise model
+    with ``tau = (1, 1)`` is exact for the loss (spec §3.2). Derivation: the loss and the
+    second-moment recursion (12)-(13) only read the coordinate-diagonal of ``Sigma(A)``
+    (``S_lambda`` acts coordinate-wise, so diagonal and off-diagonal blocks of ``C_t`` never
+    mix). For coordinates ``j, l, m``, ``E[x_j x_l x_m^2]`` is the mean of a trigonometric
+    polynomial with frequencies ``+-f_j +- f_l +- 2 f_m`` and ``+-f_j +- f_l``; for ``j != l`` it
+    vanishes when the frequencies are *resonance-free* (``f_j +- f_l != 2 f_m`` for
+    ``f_j != f_l``; a cosine-sine pair of one frequency gives ``sin * cos`` terms of zero mean).
+    For ``j = l``: ``E[x_j^2 x_m^2] = mu_j mu_m`` for different frequencies, ``3 mu^2/2`` for
+    ``j = m`` and ``mu^2/2`` for the two coordinates ``m, m'`` of one frequency. Hence
+
+    .. math::  \\Sigma(A)_{mm} = \\mu_m\\mathrm{Tr}(HA) - \\mu_m^2\\,\\frac{A_{mm}+A_{m'm'}}2 .
+
+    Summed over the pair ``(m, m')`` this is :math:`2\\mu\\mathrm{Tr}(HA) - \\mu^2(A_{mm} +
+    A_{m'm'})`, exactly (15) with ``tau1 = tau2 = 1``; both coordinates of a pair share
+    ``S_lambda`` and the loss reads only pair sums, so SE with ``tau = (1, 1)`` gives the exact
+    expected loss (per coordinate or with one node of weight 2). The complex features
+    ``sqrt(mu_k) e^{i f_k theta}`` need no resonance condition; real ones do.
+
+    Args:
+        eigenvalues: ``(n,)`` positive ``mu_k``.
+        frequencies: ``(n,)`` distinct positive integers without resonances (checked);
+            default :func:`resonance_free_frequencies`.
+
+    Example:
+        >>> import jax, jaxaccel as ja
+        >>> data = ja.montecarlo.fourier_data([1.0, 0.5, 0.25])
+        >>> data.frequencies.tolist(), data.sample(jax.random.PRNGKey(0), 4).shape
+        ([1.0, 4.0, 10.0], (4, 6))
+    """
+    lam = _positive_vector(eigenvalues, "eigenvalues")
+    if frequencies is None:
+        frequencies = resonance_free_frequencies(lam.shape[0])
+    freq = np.asarray(frequencies)
+    if freq.shape != lam.shape:
+        raise ValueError(f"frequencies must have shape {lam.shape}, got {freq.shape}")
+    _check_frequencies(freq)
+    return FourierData(lam, jnp.asarray(freq, lam.dtype))
+
+
+def finite_data(points, replace: bool = True, rtol: float = 1e-12) -> FiniteData:
+    """A finite dataset of ``N`` points, batches drawn with or without replacement.
+
+    The points are rotated into the eigenbasis of ``H = points^T points / N``; directions with
+    eigenvalue ``<= rtol * lambda_max`` are dropped (no data point has a component there, so
+    they never move and carry no loss). Each step draws a fresh batch; without replacement the
+    ``b`` points of a batch are distinct (uniform ``b``-subset), and the expected dynamics are
+    the recursion (12)-(13) with ``1/b`` replaced by ``(N - b) / ((N - 1) b)``
+    (:func:`batch_factor`). Reshuffled epochs are *not* this model (they correlate steps).
+
+    Args:
+        points: ``(N, p)`` feature vectors.
+        replace: sample with replacement.
+        rtol: relative eigenvalue cut-off.
+
+    Returns:
+        :class:`FiniteData`; ``data.coordinates(w0 - w_star)`` maps an initial error.
+
+    Example:
+        >>> import numpy as np, jaxaccel as ja
+        >>> data = ja.montecarlo.finite_data(np.eye(3) * [1.0, 2.0, 3.0], replace=False)
+        >>> np.round(np.asarray(data.variances), 12).tolist(), data.size
+        ([3.0, 1.333333333333, 0.333333333333], 3)
+    """
+    X = np.asarray(points, dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f"points must be 2-D (N, p) with N >= 1, got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("points must be finite")
+    if not isinstance(replace, (bool, np.bool_)):
+        raise ValueError(f"replace must be a bool, got {replace!r}")
+    N = X.shape[0]
+    lam, vecs = np.linalg.eigh(X.T @ X / N)
+    if lam.max() <= 0:
+        raise ValueError("points must not all be zero")
+    keep = lam > rtol * lam.max()
+    order = np.argsort(-lam[keep])
+    basis = vecs[:, keep][:, order]
+    return FiniteData(jnp.asarray(X @ basis), jnp.asarray(lam[keep][order]), jnp.asarray(basis),
+                      bool(replace))
+
+
+def kernel_regression_data(kernel, targets, replace: bool = False,
+                           rtol: float = 1e-12) -> Tuple[FiniteData, jax.Array]:
+    """Kernel regression on ``N`` points as a finite dataset, started from the zero function.
+
+    With ``K / N = U diag(lambda) U^T`` the points get the coordinates ``Z = U sqrt(N lambda)``
+    (``Z Z^T = K``, ``Z^T Z / N = diag(lambda)``), and targets ``y = Z w*`` give the initial
+    error ``e_k = -(u_k^T y) / sqrt(N lambda_k)``. This is the spectrum of
+    :meth:`jaxaccel.Spectrum.from_kernel` (``c_k^2 = e_k^2``), so ``L_0 = |y|^2 / (2N)`` for
+    targets in the range of ``K``.
+
+    Args:
+        kernel: ``(N, N)`` symmetric PSD Gram matrix.
+        targets: ``(N,)`` or ``(N, outputs)``.
+        replace: batch sampling with replacement.
+        rtol: relative eigenvalue cut-off.
+
+    Returns:
+        ``(data, initial_error)`` with ``initial_error`` of shape ``(d,)`` or ``(d, outputs)``.
+    """
+    K = np.asarray(kernel, dtype=np.float64)
+    if K.ndim != 2 or K.shape[0] != K.shape[1]:
+        raise ValueError(f"kernel must be square 2-D, got shape {K.shape}")
+    if not np.all(np.isfinite(K)):
+        raise ValueError("kernel must be finite")
+    y = np.asarray(targets, dtype=np.float64)
+    if y.shape[:1] != K.shape[:1] or y.ndim not in (1, 2):
+        raise ValueError(f"targets must have shape ({K.shape[0]},) or ({K.shape[0]}, outputs), "
+                         f"got {y.shape}")
+    if not isinstance(replace, (bool, np.bool_)):
+        raise ValueError(f"replace must be a bool, got {replace!r}")
+    N = K.shape[0]
+    lam, U = np.linalg.eigh(0.5 * (K + K.T) / N)
+    keep = lam > rtol * lam.max()
+    order = np.argsort(-lam[keep])
+    lam, U = lam[keep][order], U[:, keep][:, order]
+    scale = np.sqrt(N * lam)
+    Z = U * scale
+    e0 = -(U.T @ y) / (scale if y.ndim == 1 else scale[:, None])
+    data = FiniteData(jnp.asarray(Z), jnp.asarray(lam), jnp.asarray(np.eye(lam.size)), bool(replace))
+    return data, jnp.asarray(e0)
+
+
+# ----------------------------------------------------------------------------- the MC kernel
+def _has_memory_state(state) -> bool:
+    return any(
+        isinstance(s, optim.MemoryState)
+        for s in jax.tree_util.tree_leaves(state, is_leaf=lambda x: isinstance(x, optim.MemoryState))
     )
-    last = alg if stationary else alg.at(steps - 1)
-    L, Lg, _ = losses(e, u, last.a)
-    buf = buf.at[jnp.where(rec[ptr] == t, ptr, n_rec)].set(jnp.stack([L, Lg]))
-    return buf[:n_rec]
 
 
-@functools.partial(jax.jit, static_argnames=("batch_size", "steps", "chunk", "n_chunks", "stationary"))
-def _mc(key, lam, e0, alg, rec, *, batch_size, steps, chunk, n_chunks, stationary):
+def _path(key, data, e0, rec, threshold, alg, tx, batch_size):
+    """One stochastic trajectory; returns the recorded ``(L_t, L~_t)`` and a divergence flag.
+
+    The steps between consecutive recorded steps run in a ``fori_loop`` (its bounds are the
+    same for every seed, so it stays a loop under ``vmap``); losses are evaluated only at the
+    recorded steps.
+    """
+    tx = optim.from_algorithm(alg) if tx is None else tx
+    lam = data.variances
+    lam_b = lam.reshape(lam.shape + (1,) * (e0.ndim - 1))
+    st0 = tx.init(e0)
+    with_memory = _has_memory_state(st0)
+
+    def observe(y, st, bad):
+        w = optim.weights_from_state(y, st) if with_memory else y
+        L, Lg = 0.5 * jnp.sum(lam_b * w * w), 0.5 * jnp.sum(lam_b * y * y)
+        bad = bad | ~(jnp.isfinite(L) & jnp.isfinite(Lg)) | (jnp.maximum(L, Lg) > threshold)
+        inf = jnp.asarray(jnp.inf, L.dtype)
+        return jnp.where(bad, inf, L), jnp.where(bad, inf, Lg), bad
+
+    def step(t, carry):
+        y, st = carry
+        x = data.sample(jax.random.fold_in(key, t), batch_size)
+        g = x.T @ (x @ y) / batch_size
+        upd, st = tx.update(g, st, y)
+        return optax.apply_updates(y, upd), st
+
+    def segment(carry, t_next):
+        y, st, t_prev, bad = carry
+        y, st = jax.lax.fori_loop(t_prev, t_next, step, (y, st))
+        L, Lg, bad = observe(y, st, bad)
+        return (y, st, t_next, bad), jnp.stack([L, Lg])
+
+    carry0 = (e0, st0, jnp.int32(0), jnp.zeros((), bool))
+    (_, _, _, bad), vals = jax.lax.scan(segment, carry0, rec)
+    return vals, bad
+
+
+@functools.partial(jax.jit, static_argnames=("tx", "batch_size", "chunk", "n_chunks"))
+def _mc(key, data, e0, rec, threshold, alg, *, tx, batch_size, chunk, n_chunks):
     path = functools.partial(
-        _sgd_path, lam=lam, e0=e0, alg=alg, batch_size=batch_size, rec=rec, steps=steps,
-        stationary=stationary,
+        _path, data=data, e0=e0, rec=rec, threshold=threshold, alg=alg, tx=tx,
+        batch_size=batch_size,
     )
 
     def one_chunk(acc, i):
         keys = jax.random.split(jax.random.fold_in(key, i), chunk)
-        vals = jax.vmap(lambda k: path(k))(keys)  # (chunk, R, 2)
-        return (acc[0] + vals.sum(0), acc[1] + (vals * vals).sum(0)), None
+        vals, bad = jax.vmap(lambda k: path(k))(keys)  # (chunk, R, 2), (chunk,)
+        return (acc[0] + vals.sum(0), acc[1] + (vals * vals).sum(0), acc[2] + bad.sum(dtype=jnp.int32)), None
 
-    n_rec = rec.shape[0] - 1
-    zero = jnp.zeros((n_rec, 2), lam.dtype)
-    (s1, s2), _ = jax.lax.scan(one_chunk, (zero, zero), jnp.arange(n_chunks))
-    return s1, s2
+    zero = jnp.zeros((rec.shape[0], 2), e0.dtype)
+    (s1, s2, nbad), _ = jax.lax.scan(one_chunk, (zero, zero, jnp.int32(0)), jnp.arange(n_chunks))
+    return s1, s2, nbad
+
+
+def monte_carlo_sgd(
+    data,
+    optimizer: Union[optax.GradientTransformation, MemoryAlgorithm],
+    initial_error,
+    steps: int,
+    batch_size: int,
+    n_seeds: int = 1000,
+    *,
+    key=None,
+    record="all",
+    chunk: int = 256,
+    divergence_threshold: float = 1e10,
+) -> MonteCarloResult:
+    """Mini-batch SGD on a data model, averaged over independent seeds.
+
+    Each run starts from ``y_0 = w_0 - w^* = initial_error`` (data coordinates), draws a fresh
+    batch of ``b`` samples per step, hands the batch gradient
+    :math:`H_B (y_t - w^*)` to ``optimizer`` and records the exact population losses
+    :math:`L(w_t)` (``w_t`` recovered with :func:`jaxaccel.optim.weights_from_state` when the
+    optimizer carries a :class:`~jaxaccel.optim.MemoryState`) and :math:`L(y_t)`. Seeds are
+    ``vmap``-ed in chunks; the mean and standard error of the mean are returned.
+
+    Args:
+        data: :class:`GaussianData`, :class:`FourierData` or :class:`FiniteData`.
+        optimizer: an optax ``GradientTransformation`` (e.g. from :mod:`jaxaccel.optim`) or a
+            :class:`~jaxaccel.algorithms.MemoryAlgorithm` (converted with
+            :func:`jaxaccel.optim.from_algorithm`; compiled once per structure).
+        initial_error: ``(d,)`` or ``(d, outputs)`` in the data coordinates.
+        steps: number of SGD steps ``T``.
+        batch_size: positive int ``b`` (``<= N`` for a finite dataset without replacement).
+        n_seeds: number of runs (rounded up to a multiple of ``chunk``).
+        key: PRNG key (default ``PRNGKey(0)``).
+        record: as in :func:`jaxaccel.simulate`.
+        chunk: runs simulated at once (memory ``~ chunk * d * (M + 1 + b)``).
+        divergence_threshold: a run is flagged as diverged when a loss at a recorded step is
+            non-finite or exceeds ``divergence_threshold * L_0``; its later losses count as
+            ``+inf`` (losses are only evaluated at the recorded steps).
+
+    Returns:
+        :class:`MonteCarloResult`.
+
+    Example:
+        >>> import jaxaccel as ja
+        >>> from jaxaccel import montecarlo as mc, optim
+        >>> data = mc.gaussian_data([1.0, 0.5, 0.25])
+        >>> r = mc.monte_carlo_sgd(data, optim.heavy_ball(0.3, 0.5), [1.0, 1.0, 1.0],
+        ...                        steps=20, batch_size=2, n_seeds=64)
+        >>> r.loss.shape, bool(r.loss[-1] < r.loss[0]), bool(r.diverged)
+        ((21,), True, False)
+    """
+    if not isinstance(data, (GaussianData, FourierData, FiniteData)):
+        raise ValueError(f"data must be a GaussianData, FourierData or FiniteData, got "
+                         f"{type(data).__name__}")
+    steps = V.check_positive_int(steps, "steps")
+    batch_size = V.check_positive_int(batch_size, "batch_size")
+    data.check_batch_size(batch_size)
+    n_seeds = V.check_positive_int(n_seeds, "n_seeds")
+    chunk = min(V.check_positive_int(chunk, "chunk"), n_seeds)
+    n_chunks = -(-n_seeds // chunk)
+    lam = data.variances
+    e0 = V.as_float_array(initial_error, "initial_error", lam.dtype)
+    if e0.ndim not in (1, 2) or e0.shape[0] != lam.shape[0]:
+        raise ValueError(
+            f"initial_error must have shape ({lam.shape[0]},) or ({lam.shape[0]}, outputs), "
+            f"got {e0.shape}"
+        )
+    V.check_finite(e0, "initial_error")
+    if not (np.isfinite(divergence_threshold) and divergence_threshold > 0):
+        raise ValueError("divergence_threshold must be finite and > 0")
+    if isinstance(optimizer, MemoryAlgorithm):
+        V.check_positive(optimizer.alpha, "optimizer.alpha (learning rate)", strict=False)
+        alg, tx = optimizer.astype(lam.dtype).truncate(steps), None
+    elif isinstance(optimizer, optax.GradientTransformation):
+        alg, tx = None, optimizer
+        st = optimizer.init(e0)
+        if _has_memory_state(st):  # structure check up front, with a clear message
+            optim.weights_from_state(e0, st)
+    else:
+        raise ValueError(f"optimizer must be an optax GradientTransformation or a MemoryAlgorithm, "
+                         f"got {type(optimizer).__name__}")
+    rec = record_steps(record, steps)
+    rec_arr = jnp.asarray(rec, dtype=jnp.int32)
+    key = jax.random.PRNGKey(0) if key is None else key
+    L0 = 0.5 * float(jnp.sum(lam.reshape(lam.shape + (1,) * (e0.ndim - 1)) * e0 * e0))
+    threshold = jnp.asarray(divergence_threshold * max(L0, np.finfo(np.float64).tiny), lam.dtype)
+    s1, s2, nbad = _mc(
+        key, data, e0, rec_arr, threshold, alg,
+        tx=tx, batch_size=batch_size, chunk=chunk, n_chunks=n_chunks,
+    )
+    n = chunk * n_chunks
+    mean = s1 / n
+    var = jnp.maximum(s2 / n - mean**2, 0.0) * n / max(n - 1, 1)
+    sem = jnp.where(jnp.isfinite(mean), jnp.sqrt(var / n), jnp.inf)
+    nbad = int(nbad)
+    return MonteCarloResult(jnp.asarray(rec), mean[:, 0], sem[:, 0], mean[:, 1], sem[:, 1], n,
+                            nbad > 0, nbad)
+
+
+def predict_se(
+    data,
+    algorithm: MemoryAlgorithm,
+    initial_error,
+    steps: int,
+    batch_size: int,
+    tau=None,
+    record="all",
+    **kwargs,
+) -> SimulationResult:
+    """SE prediction (Algorithm A, :func:`jaxaccel.simulate`) for a Monte-Carlo set-up.
+
+    Uses the data model's spectrum (``variances``, ``c2 = initial_error**2``), its batch factor
+    (``1/b``, or ``(N - b)/((N - 1) b)`` without replacement, passed as
+    ``batch_size = 1 / factor``) and its exact ``tau`` unless ``tau`` is given.
+
+    Args:
+        data: a data model of this module.
+        algorithm: :class:`~jaxaccel.algorithms.MemoryAlgorithm`.
+        initial_error: ``(d,)`` or ``(d, outputs)``.
+        steps: number of steps.
+        batch_size: ``b``.
+        tau: ``(tau1, tau2)``; required for :class:`FiniteData` (no exact value in general).
+        record: as in :func:`jaxaccel.simulate`.
+        **kwargs: passed on to :func:`jaxaccel.simulate`.
+
+    Example:
+        >>> import jaxaccel as ja
+        >>> from jaxaccel import montecarlo as mc
+        >>> r = mc.predict_se(mc.gaussian_data([1.0, 0.5]), ja.gd(0.5), [1.0, 1.0], 10, 2)
+        >>> float(r.loss[0])
+        0.75
+    """
+    if not isinstance(data, (GaussianData, FourierData, FiniteData)):
+        raise ValueError(f"data must be a GaussianData, FourierData or FiniteData, got "
+                         f"{type(data).__name__}")
+    batch_size = V.check_positive_int(batch_size, "batch_size")
+    data.check_batch_size(batch_size)
+    if tau is None:
+        if data.tau is None:
+            raise ValueError("tau must be given for a FiniteData model (SE is not exact in general)")
+        tau = data.tau
+    factor = float(data.batch_factor(batch_size))
+    inverse = None if factor == 0.0 else 1.0 / factor
+    return simulate(data.spectrum(initial_error), algorithm, steps, batch_size=inverse, tau=tau,
+                    record=record, **kwargs)
 
 
 def gaussian_sgd(
@@ -108,8 +726,9 @@ def gaussian_sgd(
     """Mini-batch SGD with memory on Gaussian data ``x ~ N(0, diag(lambda))``, averaged over seeds.
 
     The initial error is ``w_0 - w* = sqrt(c2)`` coordinate-wise (signs do not matter for
-    Gaussian data) and ``u_0 = 0``. Returns the mean and the standard error of the mean of
-    ``L(w_t)`` and ``L(w_t + a^T u_t)``.
+    Gaussian data) and ``u_0 = 0``; the algorithm runs as the optax transform
+    :func:`jaxaccel.optim.from_algorithm`. Shorthand for :func:`monte_carlo_sgd` with
+    :func:`gaussian_data`.
 
     Args:
         spectrum: problem with unit weights (each node one coordinate), ``N`` up to a few hundred.
@@ -134,23 +753,7 @@ def gaussian_sgd(
         raise ValueError(f"algorithm must be a MemoryAlgorithm, got {type(algorithm).__name__}")
     if V.is_concrete(spectrum.weights) and not np.all(np.asarray(spectrum.weights) == 1):
         raise ValueError("spectrum.weights must all be 1 for Monte Carlo (one node per coordinate)")
-    steps = V.check_positive_int(steps, "steps")
-    batch_size = V.check_positive_int(batch_size, "batch_size")
-    n_seeds = V.check_positive_int(n_seeds, "n_seeds")
-    chunk = min(V.check_positive_int(chunk, "chunk"), n_seeds)
-    n_chunks = -(-n_seeds // chunk)
-    alg = algorithm.astype(spectrum.dtype).truncate(steps)
-    rec = record_steps(record, steps)
-    rec_arr = jnp.asarray(np.append(rec, -1), dtype=jnp.int32)
-    key = jax.random.PRNGKey(0) if key is None else key
-    lam = spectrum.eigenvalues
-    s1, s2 = _mc(
-        key, lam, jnp.sqrt(spectrum.c2), alg, rec_arr,
-        batch_size=batch_size, steps=steps, chunk=chunk, n_chunks=n_chunks,
-        stationary=alg.is_stationary,
+    return monte_carlo_sgd(
+        gaussian_data(spectrum.eigenvalues), algorithm, jnp.sqrt(spectrum.c2), steps, batch_size,
+        n_seeds, key=key, record=record, chunk=chunk,
     )
-    n = chunk * n_chunks
-    mean = s1 / n
-    var = jnp.maximum(s2 / n - mean**2, 0.0) * n / max(n - 1, 1)
-    sem = jnp.sqrt(var / n)
-    return MonteCarloResult(jnp.asarray(rec), mean[:, 0], sem[:, 0], mean[:, 1], sem[:, 1], n)

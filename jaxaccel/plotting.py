@@ -1,0 +1,248 @@
+"""Matplotlib helpers with one consistent style: stability maps, phase diagrams, log-log curves.
+
+Every helper draws on a given ``Axes`` (or makes a new figure), labels its axes, adds a
+labelled colourbar where colour carries a value, and returns what it drew. The module never
+selects a backend (scripts do: ``matplotlib.use("Agg")``); figures are written atomically with
+:func:`save` (:func:`jaxaccel.io.save_figure`).
+
+Example:
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> fig, ax = new_figure()
+    >>> t = np.arange(1, 100)
+    >>> _ = plot_loss_curves({"SGD": (t, t ** -0.5)}, ax=ax, references=[(0.5, 1.0, "t^-1/2")])
+    >>> ax.get_xscale(), ax.get_xlabel()
+    ('log', 'step $t$')
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Dict, Iterable, Optional, Sequence, Tuple
+
+import numpy as np
+
+from jaxaccel import io
+
+STYLE = {
+    "figure.dpi": 110,
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.5,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+    "lines.linewidth": 1.6,
+    "image.cmap": "viridis",
+    "savefig.bbox": "tight",
+}
+
+LABELS = {
+    "alpha": r"$\alpha$",
+    "beta": r"$\beta$",
+    "delta": r"$\delta$",
+    "q0": r"$q_0$",
+    "q1": r"$q_1$",
+    "alpha_eff": r"$\alpha_{\rm eff}$",
+    "eta": r"$\eta$",
+    "eta_prime": r"$\eta'$",
+    "batch_size": r"batch size $b$",
+    "tau1": r"$\tau_1$",
+    "tau2": r"$\tau_2$",
+    "margin": "strict-stability margin",
+    "radius": r"max spectral radius $r(\lambda)$",
+    "U": r"$U_\Sigma$",
+    "U_tilde": r"$\tilde U_\Sigma$",
+    "C_L": r"predicted loss constant $C_L$",
+}
+
+
+@contextlib.contextmanager
+def style():
+    """Context manager applying :data:`STYLE` (``matplotlib.rc_context``)."""
+    import matplotlib
+
+    with matplotlib.rc_context(STYLE):
+        yield
+
+
+def new_figure(nrows: int = 1, ncols: int = 1, size: Tuple[float, float] = (4.8, 3.8)):
+    """``(fig, axes)`` in the package style; ``size`` is per panel (inches)."""
+    import matplotlib.pyplot as plt
+
+    with style():
+        fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
+                                 squeeze=True, constrained_layout=True)
+    return fig, axes
+
+
+def save(fig, path: str, dpi: int = 120) -> str:
+    """Write ``fig`` atomically (format from the extension) and return the path."""
+    return io.save_figure(path, fig, dpi=dpi)
+
+
+def _ax(ax):
+    if ax is None:
+        return new_figure()[1]
+    return ax
+
+
+def _log_axis(values) -> bool:
+    v = np.asarray(values, dtype=float)
+    return bool(np.all(v > 0) and v.max() / v.min() > 100.0)
+
+
+def plot_map(smap, field: str = "margin", ax=None, *, log: Optional[bool] = None,
+             cmap: Optional[str] = None, vmin=None, vmax=None, boundaries: bool = True,
+             title: Optional[str] = None):
+    """Colour map of one field of a 2-D :class:`~jaxaccel.stability.StabilityMap`.
+
+    x is the first grid axis, y the second (log scale when the values span > 2 decades).
+    ``margin`` uses a diverging map centred at 0 (clipped to ``[-1, 1]`` unless ``vmin`` /
+    ``vmax`` are given); ``U``, ``U_tilde`` and ``C_L`` a log colour scale (``inf``: blank).
+    With ``boundaries``, the strict boundary ``margin = 0`` (solid) and the noisy boundary
+    ``U~_Sigma = 1`` (dashed) are drawn.
+
+    Returns:
+        ``(ax, mesh, colorbar)``.
+    """
+    import matplotlib.colors as mcolors
+    import matplotlib.pyplot as plt
+
+    names = list(smap.axes)
+    if len(names) != 2:
+        raise ValueError(f"plot_map needs a 2-D map, got axes {names} (slice it first)")
+    if field not in ("margin", "radius", "U", "U_tilde", "alpha_eff", "C_L"):
+        raise ValueError(f"field must name a map array, got {field!r}")
+    ax = _ax(ax)
+    x, y = (np.asarray(smap.axes[n], dtype=float) for n in names)
+    Z = np.asarray(getattr(smap, field), dtype=float).T  # (len(y), len(x))
+    log_colour = field in ("U", "U_tilde", "C_L") if log is None else log
+    with style():
+        if field == "margin" and not log_colour:
+            lo = -1.0 if vmin is None else vmin
+            hi = 1.0 if vmax is None else vmax
+            Zc = np.clip(Z, lo, hi)
+            norm = mcolors.TwoSlopeNorm(0.0, lo, hi) if lo < 0 < hi else mcolors.Normalize(lo, hi)
+            cm = cmap or "RdBu"
+        elif log_colour:
+            Zc = np.ma.masked_where(~np.isfinite(Z) | (Z <= 0), Z)
+            finite = Zc.compressed()
+            lo = vmin if vmin is not None else (finite.min() if finite.size else 1e-3)
+            hi = vmax if vmax is not None else (finite.max() if finite.size else 1.0)
+            norm = mcolors.LogNorm(lo, max(hi, lo * 1.0001))
+            cm = cmap or "viridis"
+        else:
+            Zc = np.ma.masked_where(~np.isfinite(Z), Z)
+            norm = mcolors.Normalize(vmin, vmax)
+            cm = cmap or "viridis"
+        mesh = ax.pcolormesh(x, y, Zc, shading="nearest", norm=norm, cmap=cm)
+        cb = plt.colorbar(mesh, ax=ax)
+        cb.set_label(LABELS.get(field, field))
+        if boundaries and x.size > 1 and y.size > 1:
+            M = np.asarray(smap.margin, dtype=float).T
+            if np.nanmin(M) < 0 < np.nanmax(M):
+                ax.contour(x, y, M, levels=[0.0], colors="k", linewidths=1.2)
+            U = np.asarray(smap.U_tilde, dtype=float).T
+            Uf = np.where(np.isfinite(U), U, 1e300)
+            if np.nanmin(Uf) < 1 < np.nanmax(Uf):
+                ax.contour(x, y, np.log(np.maximum(Uf, 1e-300)), levels=[0.0], colors="k",
+                           linewidths=1.2, linestyles="--")
+        if _log_axis(x):
+            ax.set_xscale("log")
+        if _log_axis(y):
+            ax.set_yscale("log")
+        ax.set_xlabel(LABELS.get(names[0], names[0]))
+        ax.set_ylabel(LABELS.get(names[1], names[1]))
+        ax.grid(False)
+        ax.set_title(title if title is not None else f"{smap.family}: {LABELS.get(field, field)}")
+    return ax, mesh, cb
+
+
+def plot_phase_diagram(pd, ax=None, *, exponent: str = "sgd", title: Optional[str] = None):
+    """Phase diagram in the ``(zeta, 1/nu)`` plane (spec Fig. 2 left) from
+    :func:`~jaxaccel.stability.phase_diagram`: colour = loss exponent (``"sgd"`` or ``"am1"``),
+    the signal/noise boundary ``zeta = 2 - 1/nu`` and the divergent band ``1/nu >= 1``.
+
+    Returns:
+        ``(ax, mesh, colorbar)``.
+    """
+    import matplotlib.pyplot as plt
+
+    if exponent not in ("sgd", "am1"):
+        raise ValueError(f"exponent must be 'sgd' or 'am1', got {exponent!r}")
+    ax = _ax(ax)
+    zeta = np.asarray(pd.zeta[:, 0], dtype=float)
+    inv_nu = 1.0 / np.asarray(pd.nu[0], dtype=float)
+    order = np.argsort(inv_nu)
+    Z = np.asarray(pd.sgd_exponent if exponent == "sgd" else pd.am1_exponent, dtype=float)
+    with style():
+        mesh = ax.pcolormesh(zeta, inv_nu[order], np.ma.masked_invalid(Z[:, order].T),
+                             shading="nearest", cmap="magma")
+        cb = plt.colorbar(mesh, ax=ax)
+        cb.set_label(("SGD" if exponent == "sgd" else "AM1 (27)") + r" loss exponent $\xi$,"
+                     r" $L_t\sim t^{-\xi}$")
+        s = np.linspace(0.0, 1.0, 200)
+        ax.plot(2.0 - s, s, "w-", lw=1.5, label=r"boundary $\zeta = 2 - 1/\nu$")
+        top = max(inv_nu.max(), 1.0)
+        ax.axhspan(1.0, top, color="0.6", alpha=0.6, lw=0, label=r"$U_\Sigma=\infty$ ($\nu\leq1$)")
+        ax.set_xlim(zeta.min(), zeta.max())
+        ax.set_ylim(inv_nu.min(), inv_nu.max())
+        ax.text(0.05, 0.08, r"signal: $t^{-\zeta}$", transform=ax.transAxes, color="w")
+        ax.text(0.6, 0.08, r"noise: $t^{-(2-1/\nu)}$", transform=ax.transAxes, color="w")
+        ax.set_xlabel(r"target exponent $\zeta$")
+        ax.set_ylabel(r"$1/\nu$")
+        ax.grid(False)
+        ax.legend(loc="upper right")
+        ax.set_title(title if title is not None else "phases of mini-batch SGD")
+    return ax, mesh, cb
+
+
+def plot_loglog(curves: Dict[str, Tuple[Sequence, Sequence]], ax=None, *, xlabel: str = "x",
+                ylabel: str = "y", references: Iterable[Tuple[float, float, str]] = (),
+                title: Optional[str] = None, markers: bool = False):
+    """Log-log lines ``{label: (x, y)}`` plus dashed reference power laws
+    ``(exponent, constant, label)`` meaning ``y = constant * x ** -exponent``.
+
+    Non-positive or non-finite points are dropped. Returns ``ax``.
+    """
+    ax = _ax(ax)
+    xs_all = []
+    with style():
+        for label, (x, y) in curves.items():
+            x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+            ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+            ax.plot(x[ok], y[ok], "o-" if markers else "-", ms=3, label=label)
+            if ok.any():
+                xs_all.append(x[ok])
+        if xs_all:
+            xr = np.geomspace(min(v.min() for v in xs_all), max(v.max() for v in xs_all), 50)
+            for p, c, label in references:
+                ax.plot(xr, c * xr ** (-p), "--", color="0.3", lw=1.0, label=label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if curves or references:
+            ax.legend()
+        if title is not None:
+            ax.set_title(title)
+    return ax
+
+
+def plot_loss_curves(curves, ax=None, *, references: Iterable[Tuple[float, float, str]] = (),
+                     title: Optional[str] = None):
+    """Log-log loss curves: ``curves`` maps a label to ``(steps, loss)`` or to an object with
+    ``steps`` and ``loss`` (e.g. :class:`~jaxaccel.moments.SimulationResult`). Step 0 is
+    dropped. Returns ``ax``."""
+    pairs = {}
+    for label, c in curves.items():
+        if hasattr(c, "steps") and hasattr(c, "loss"):
+            pairs[label] = (np.asarray(c.steps), np.asarray(c.loss))
+        else:
+            pairs[label] = c
+    return plot_loglog(pairs, ax, xlabel="step $t$", ylabel=r"loss $L_t$", references=references,
+                       title=title)
