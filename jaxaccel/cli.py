@@ -1,8 +1,15 @@
 """The ``jaxaccel`` console script.
 
-``jaxaccel demo`` simulates the default power-law problem (nu = 1.5, zeta = 0.5, N = 1e5) with
-mini-batch SGD, Heavy Ball and an accelerated memory-1 algorithm, prints a table (final loss,
-fitted slope, effective learning rate, wall time) and writes a log-log plot of the loss curves.
+Subcommands (``jaxaccel COMMAND --help`` explains each):
+
+* ``demo`` -- the default power-law problem (nu = 1.5, zeta = 0.5, N = 1e5) with mini-batch SGD,
+  Heavy Ball and an accelerated memory-1 algorithm: a table (final loss, fitted slope, effective
+  learning rate, wall time) and a log-log plot of the loss curves;
+* ``simulate`` -- the SE dynamics of the algorithms of a JSON configuration file (see
+  :data:`EXAMPLE_CONFIG`), writing ``.npz`` + JSON + PNG;
+* ``map`` -- a 2-D stability map (strict margin, ``U_Sigma``, ``alpha_eff``, ``C_L``) of a
+  family of algorithms on a power-law spectrum;
+* ``sims list`` / ``sims run NAME [ARGS...]`` -- the reproduction scripts of ``sims/``.
 """
 
 from __future__ import annotations
@@ -62,10 +69,298 @@ def _demo(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- simulate
+EXAMPLE_CONFIG = {
+    "spectrum": {"kind": "power_law", "n": 100000, "nu": 1.5, "zeta": 0.5},
+    "algorithms": {
+        "SGD": {"kind": "gd", "alpha": 1.0},
+        "Heavy Ball": {"kind": "heavy_ball", "alpha": 0.4, "beta": 0.9},
+        "memory-1": {"kind": "memory1_triplet", "delta": 0.02, "q0": 0.5, "q1": -0.7},
+        "AM1": {"kind": "am1", "delta0": 0.5, "kappa": 0.9, "alpha0": 1.0, "theta": 0.25,
+                "eta_kick": 0.5, "t0": 1.0},
+    },
+    "steps": 10000,
+    "batch_size": 10,
+    "tau": [1.0, -1.0],
+    "record": ["log", 200],
+    "fit_window": [1000, 10000],
+    "out": "results/simulate",
+}
+"""Example configuration of ``jaxaccel simulate`` (``jaxaccel simulate --example`` prints it).
+
+``spectrum.kind`` is ``"power_law"`` (``n, nu, zeta`` and optional ``Lambda``) or
+``"continuum"`` (``nu, zeta``, optional ``head, panels, per_panel``: a quadrature of the
+N -> infinity power law). Each algorithm's ``kind`` names a constructor: ``gd``,
+``heavy_ball``, ``nesterov``, ``torch_momentum``, ``memory1``, ``memory1_triplet``, ``am1_form``
+(stationary) or the schedules ``am1``, ``jacobi_heavy_ball`` (which also take ``steps``); the
+other keys are its keyword arguments. ``batch_size`` null means full batch (no noise)."""
+
+_STATIONARY = ("gd", "heavy_ball", "nesterov", "torch_momentum", "memory1", "memory1_triplet",
+               "am1_form")
+_SCHEDULES = ("am1", "jacobi_heavy_ball")
+
+
+def _build_spectrum(cfg):
+    import jaxaccel as ja
+
+    if not isinstance(cfg, dict) or "kind" not in cfg:
+        raise ValueError("config 'spectrum' must be an object with a 'kind'")
+    cfg = dict(cfg)
+    kind = cfg.pop("kind")
+    if kind == "power_law":
+        return ja.power_law_spectrum(int(cfg.pop("n")), **cfg)
+    if kind == "continuum":
+        return ja.power_law_continuum(**cfg)
+    raise ValueError(f"config 'spectrum.kind' must be 'power_law' or 'continuum', got {kind!r}")
+
+
+def _build_algorithm(name, cfg, steps):
+    import jaxaccel as ja
+
+    if not isinstance(cfg, dict) or "kind" not in cfg:
+        raise ValueError(f"config algorithm {name!r} must be an object with a 'kind'")
+    cfg = dict(cfg)
+    kind = cfg.pop("kind")
+    if kind in _STATIONARY:
+        return getattr(ja, kind)(**cfg)
+    if kind in _SCHEDULES:
+        cfg.setdefault("steps", steps)
+        return getattr(ja, kind)(**cfg)
+    raise ValueError(f"config algorithm {name!r}: unknown kind {kind!r}; "
+                     f"use one of {_STATIONARY + _SCHEDULES}")
+
+
+def load_config(path: str) -> dict:
+    """Read a ``simulate`` configuration (JSON) and fill in the defaults of ``EXAMPLE_CONFIG``."""
+    import json
+
+    with open(path) as f:
+        cfg = json.load(f)
+    if not isinstance(cfg, dict):
+        raise ValueError(f"config {path}: top level must be a JSON object")
+    unknown = set(cfg) - set(EXAMPLE_CONFIG)
+    if unknown:
+        raise ValueError(f"config {path}: unknown keys {sorted(unknown)}")
+    for key in ("spectrum", "algorithms", "steps"):
+        if key not in cfg:
+            raise ValueError(f"config {path}: missing '{key}'")
+    out = {"batch_size": None, "tau": [1.0, -1.0], "record": ["log", 200], "fit_window": None,
+           "out": EXAMPLE_CONFIG["out"]}
+    out.update(cfg)
+    return out
+
+
+def _simulate(args) -> int:
+    import json
+
+    import jaxaccel as ja
+
+    if args.example:
+        print(json.dumps(EXAMPLE_CONFIG, indent=2))
+        return 0
+    if not args.config:
+        print("jaxaccel simulate: give a CONFIG file (or --example to print one)", file=sys.stderr)
+        return 2
+    cfg = load_config(args.config)
+    out = args.out or cfg["out"]
+    steps = int(cfg["steps"])
+    spec = _build_spectrum(cfg["spectrum"])
+    record = cfg["record"]
+    record = tuple(record) if isinstance(record, list) else record
+    window = cfg["fit_window"] or (max(steps // 10, 1), steps)
+    results, table = {}, []
+    for name, acfg in cfg["algorithms"].items():
+        alg = _build_algorithm(name, acfg, steps)
+        t0 = time.perf_counter()
+        res = ja.simulate(spec, alg, steps, batch_size=cfg["batch_size"], tau=tuple(cfg["tau"]),
+                          record=record)
+        loss = np.asarray(res.loss)
+        dt = time.perf_counter() - t0
+        diverged = bool(res.diverged)
+        slope = (float("nan") if diverged
+                 else float(ja.fit_power_law(np.asarray(res.steps), loss, tuple(window)).exponent))
+        results[name] = (np.asarray(res.steps), loss)
+        table.append({"algorithm": name, "final_loss": float(loss[-1]), "slope": slope,
+                      "diverged": diverged,
+                      "diverged_at": int(res.diverged_at) if diverged else None,
+                      "seconds": dt})
+    _print_table(table)
+    import os
+
+    os.makedirs(out, exist_ok=True)
+    arrays = {}
+    for i, (name, (st, lo)) in enumerate(results.items()):
+        arrays[f"steps_{i}"], arrays[f"loss_{i}"] = st, lo
+    ja.io.save_npz(os.path.join(out, "simulate.npz"), **arrays)
+    ja.io.save_json(os.path.join(out, "simulate.json"),
+                    {"config": cfg, "names": list(results), "table": table})
+    fig = _loss_figure(results, f"SE dynamics ({args.config})")
+    ja.io.save_figure(os.path.join(out, "simulate.png"), fig)
+    print(f"results written to {out}/simulate.{{npz,json,png}}")
+    return 0
+
+
+def _print_table(rows):
+    header = f"{'algorithm':28s} {'final loss':>11s} {'slope':>7s} {'time[s]':>8s}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        flag = f"  DIVERGED at step {r['diverged_at']}" if r["diverged"] else ""
+        print(f"{r['algorithm']:28s} {r['final_loss']:11.4e} {r['slope']:7.3f} "
+              f"{r['seconds']:8.2f}{flag}")
+
+
+def _loss_figure(results, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for name, (st, lo) in results.items():
+        keep = (st > 0) & np.isfinite(lo)
+        ax.loglog(st[keep], lo[keep], label=name)
+    ax.set_xlabel("step t")
+    ax.set_ylabel(r"loss $L_t$")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    return fig
+
+
+# ---------------------------------------------------------------------------------- map
+def _axis(text: str):
+    """``name:lo:hi:n[:log]`` -> (name, values)."""
+    parts = text.split(":")
+    if len(parts) not in (4, 5) or (len(parts) == 5 and parts[4] != "log"):
+        raise ValueError(f"axis {text!r} must read name:lo:hi:n or name:lo:hi:n:log")
+    name, lo, hi, n = parts[0], float(parts[1]), float(parts[2]), int(parts[3])
+    if n < 2:
+        raise ValueError(f"axis {text!r}: n must be >= 2")
+    if len(parts) == 5:
+        if lo <= 0 or hi <= 0:
+            raise ValueError(f"axis {text!r}: a log axis needs positive bounds")
+        return name, np.geomspace(lo, hi, n)
+    return name, np.linspace(lo, hi, n)
+
+
+def _map(args) -> int:
+    import os
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import jaxaccel as ja
+    from jaxaccel import plotting
+
+    x, y = _axis(args.x), _axis(args.y)
+    fixed = {}
+    for item in args.fixed or []:
+        k, _, v = item.partition("=")
+        if not _:
+            raise ValueError(f"--fixed {item!r} must read name=value")
+        fixed[k] = float(v)
+    spec = ja.power_law_spectrum(args.n, nu=args.nu, zeta=args.zeta)
+    t0 = time.perf_counter()
+    smap = ja.stability_map(spec, args.family, {x[0]: x[1], y[0]: y[1]},
+                            batch_size=args.batch, tau=(args.tau1, args.tau2), fixed=fixed)
+    dt = time.perf_counter() - t0
+    stable = np.asarray(smap.stable)
+    C = np.where(stable, np.asarray(smap.C_L), np.inf)
+    i, j = np.unravel_index(np.argmin(C), C.shape)
+    print(f"stability map of {args.family} on {x[0]} x {y[0]} ({len(x[1])} x {len(y[1])}), "
+          f"power law nu={args.nu}, zeta={args.zeta}, N={args.n}, batch={args.batch}: "
+          f"{dt:.1f} s")
+    print(f"stable points: {int(stable.sum())} of {stable.size}; phase: {smap.phase}")
+    if np.isfinite(C[i, j]):
+        print(f"smallest predicted loss constant C_L = {C[i, j]:.4g} at {x[0]} = {x[1][i]:.4g}, "
+              f"{y[0]} = {y[1][j]:.4g} (alpha_eff = {float(smap.alpha_eff[i, j]):.4g}, "
+              f"U_Sigma = {float(smap.U[i, j]):.4g})")
+    os.makedirs(args.out, exist_ok=True)
+    ja.io.save_npz(os.path.join(args.out, "map.npz"), **{x[0]: x[1], y[0]: y[1]},
+                   margin=np.asarray(smap.margin), U=np.asarray(smap.U),
+                   U_tilde=np.asarray(smap.U_tilde), alpha_eff=np.asarray(smap.alpha_eff),
+                   C_L=np.asarray(smap.C_L), stable=stable)
+    ja.io.save_json(os.path.join(args.out, "map.json"),
+                    {"family": args.family, "axes": [x[0], y[0]], "fixed": fixed, "nu": args.nu,
+                     "zeta": args.zeta, "n": args.n, "batch_size": args.batch,
+                     "tau": [args.tau1, args.tau2], "phase": smap.phase, "seconds": dt})
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.4), layout="constrained")
+    plotting.plot_map(smap, "margin", ax=axes[0], title="strict-stability margin")
+    plotting.plot_map(smap, "C_L", ax=axes[1], title=r"predicted loss constant $C_L$")
+    ja.io.save_figure(os.path.join(args.out, "map.png"), fig)
+    print(f"results written to {args.out}/map.{{npz,json,png}}")
+    return 0
+
+
+# --------------------------------------------------------------------------------- sims
+def sims_dir() -> str:
+    """The ``sims/`` folder of the source checkout (``jaxaccel`` installed with ``pip -e``)."""
+    import os
+
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sims")
+
+
+def list_sims():
+    """``[(name, first docstring line)]`` of every script under ``sims/``."""
+    import ast
+    import os
+
+    root = sims_dir()
+    found = []
+    if not os.path.isdir(root):
+        return found
+    for dirpath, _, files in sorted(os.walk(root)):
+        for f in sorted(files):
+            if not f.endswith(".py") or f.startswith("_"):
+                continue
+            path = os.path.join(dirpath, f)
+            with open(path) as fh:
+                doc = ast.get_docstring(ast.parse(fh.read())) or ""
+            name = os.path.relpath(path, root)[:-3].replace(os.sep, "/")
+            found.append((name, doc.strip().splitlines()[0] if doc.strip() else ""))
+    return found
+
+
+def _sims(args) -> int:
+    import os
+    import runpy
+
+    sims = dict(list_sims())
+    if args.sims_command == "list" or args.sims_command is None:
+        if not sims:
+            print(f"no sims found under {sims_dir()} (they ship with the source checkout)")
+            return 1
+        width = max(len(n) for n in sims)
+        for name, doc in sims.items():
+            print(f"{name:{width}s}  {doc}")
+        print("\nrun one with: jaxaccel sims run NAME [--quick | --full] [--out DIR]")
+        return 0
+    if args.name not in sims:
+        print(f"unknown sim {args.name!r}; `jaxaccel sims list` shows them", file=sys.stderr)
+        return 2
+    path = os.path.join(sims_dir(), args.name + ".py")
+    saved = sys.argv
+    sys.argv = [path] + list(args.args)
+    try:
+        runpy.run_path(path, run_name="__main__")
+    except SystemExit as e:  # the script's own exit status
+        return int(e.code or 0) if not isinstance(e.code, str) else 1
+    finally:
+        sys.argv = saved
+    return 0
+
+
+# ------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="jaxaccel",
-        description="JAX simulation engine for accelerated first-order optimization.",
+        description="JAX simulation engine for accelerated first-order optimization: exact "
+                    "SE second-moment dynamics of memory-M methods (SGD, Heavy Ball, Nesterov, "
+                    "memory-1, AM1, Jacobi HB) on power-law quadratic problems.",
+        epilog="Start with `jaxaccel demo`; `jaxaccel COMMAND --help` explains each command.",
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     d = sub.add_parser("demo", help="simulate a default power-law problem, print a table, write a plot",
@@ -78,6 +373,58 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--batch", type=float, default=10, help="batch size (default 10)")
     d.add_argument("--out", default="jaxaccel_demo.png", help="output PNG (default ./jaxaccel_demo.png)")
     d.set_defaults(func=_demo)
+
+    s = sub.add_parser(
+        "simulate", help="simulate the algorithms of a JSON config file",
+        description="Run the SE dynamics of every algorithm of a JSON configuration on one "
+                    "spectrum; print final loss, fitted slope and time; write simulate.npz "
+                    "(steps_i, loss_i), simulate.json (config + table) and simulate.png. "
+                    "`jaxaccel simulate --example > my.json` writes a starting config.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("config", nargs="?", help="path of the JSON configuration")
+    s.add_argument("--example", action="store_true", help="print an example configuration")
+    s.add_argument("--out", help="output folder (default: the config's 'out')")
+    s.set_defaults(func=_simulate)
+
+    m = sub.add_parser(
+        "map", help="2-D stability map of an algorithm family",
+        description="Evaluate the strict-stability margin, the noise sum U_Sigma, alpha_eff and "
+                    "the predicted loss constant C_L on a 2-D parameter grid (vectorised and "
+                    "chunked), print the best point and write map.npz, map.json and map.png. "
+                    "Axes read name:lo:hi:n (linear) or name:lo:hi:n:log.",
+        epilog="examples:\n  jaxaccel map --family heavy_ball --x alpha:0.05:5:60:log "
+               "--y beta:-0.9:0.999:60\n  jaxaccel map --family memory1 --x q0:-1:3:60 "
+               "--y alpha_eff:0.5:50:60:log --fixed delta=0.05",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    m.add_argument("--family", default="heavy_ball",
+                   help="gd, heavy_ball, nesterov, memory1 (delta, q0, q1, alpha_eff: give "
+                        "three) or am1 (eta, eta_prime, beta); default heavy_ball")
+    m.add_argument("--x", default="alpha:0.05:5:40:log", help="first axis (default alpha:0.05:5:40:log)")
+    m.add_argument("--y", default="beta:-0.9:0.995:40", help="second axis (default beta:-0.9:0.995:40)")
+    m.add_argument("--fixed", action="append", metavar="NAME=VALUE",
+                   help="a parameter held fixed (repeatable)")
+    m.add_argument("--nu", type=float, default=1.5, help="spectral exponent (default 1.5)")
+    m.add_argument("--zeta", type=float, default=0.5, help="target exponent (default 0.5)")
+    m.add_argument("--n", type=int, default=10_000, help="number of eigenvalues (default 1e4)")
+    m.add_argument("--batch", type=float, default=10.0, help="batch size (default 10)")
+    m.add_argument("--tau1", type=float, default=1.0, help="SE noise tau1 (default 1)")
+    m.add_argument("--tau2", type=float, default=-1.0, help="SE noise tau2 (default -1: Gaussian data)")
+    m.add_argument("--out", default="results/map", help="output folder (default results/map)")
+    m.set_defaults(func=_map)
+
+    sm = sub.add_parser("sims", help="list or run the reproduction scripts of sims/",
+                        description="`jaxaccel sims list` lists the scripts of sims/ (each a CLI "
+                                    "with --quick, the default, and --full); `jaxaccel sims run "
+                                    "NAME [ARGS...]` runs one with its own arguments.")
+    ssub = sm.add_subparsers(dest="sims_command", metavar="SUBCOMMAND")
+    ssub.add_parser("list", help="list the sims with a one-line description",
+                    description="List the sims with a one-line description.")
+    r = ssub.add_parser("run", help="run one sim: jaxaccel sims run NAME [ARGS...]",
+                        description="Run one sim; ARGS go to the script (e.g. --quick, --full, "
+                                    "--out DIR, --help).")
+    r.add_argument("name", help="name as printed by `jaxaccel sims list`")
+    r.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the sim")
+    sm.set_defaults(func=_sims)
     return p
 
 
@@ -87,7 +434,11 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ValueError as e:  # bad input: a clear message, not a traceback
+        print(f"jaxaccel {args.command}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
