@@ -7,7 +7,12 @@ prints the fraction of the memory-bandwidth floor (28 bytes per eigen-step in fl
 write 3 moments, read lambda) for a given copy bandwidth.
 
     python benchmarks/bench_moments.py                 # N = 1e5, T = 1e4 (issue target)
+    python benchmarks/bench_moments.py --memory 2      # general-M path (dense blocks)
     python benchmarks/bench_moments.py --n 10000000 --dtype float32 --bandwidth 3.0e12
+
+With ``--memory M > 1`` the algorithm is a stable memory-M "multi-momentum" method (M Heavy
+Ball buffers with momenta spread in [0.5, 0.9], gradient step shared) and the NumPy reference
+evolves the full ``(M+1) x (M+1)`` block of every eigenvalue with ``einsum``.
 """
 
 from __future__ import annotations
@@ -40,6 +45,33 @@ def numpy_reference(lam, c2, alpha, beta, inv_b, steps):
     return loss
 
 
+def multi_momentum(memory, alpha=0.3):
+    """Memory-M method: u_i <- beta_i u_i - alpha g, w <- w - alpha g + sum_i b_i u_i."""
+    betas = np.linspace(0.5, 0.9, memory)
+    return ja.MemoryAlgorithm(alpha, np.zeros(memory), betas / memory,
+                              -alpha * np.ones(memory), np.diag(betas))
+
+
+def numpy_reference_general(lam, c2, alg, inv_b, steps, tau=(1.0, -1.0)):
+    """Dense-block reference: C_k <- S C_k S^T + lam_k/b (tau1 G - tau2 lam_k g_k) v v^T."""
+    S0, v, wbar = (np.asarray(x, np.float64) for x in alg.transition_parts())
+    S = S0[None] + lam[:, None, None] * np.outer(v, wbar)[None]
+    K = S0.shape[0]
+    C = np.zeros((lam.size, K, K))
+    C[:, 0, 0] = c2
+    vv = np.outer(v, v)
+    ST = np.ascontiguousarray(S.transpose(0, 2, 1))
+    loss = np.empty(steps + 1)
+    for t in range(steps):
+        gk = (C @ wbar) @ wbar
+        G = np.dot(lam, gk)
+        loss[t] = 0.5 * np.dot(lam, C[:, 0, 0])
+        n = lam * inv_b * (tau[0] * G - tau[1] * lam * gk)
+        C = S @ C @ ST + n[:, None, None] * vv[None]
+    loss[steps] = 0.5 * np.dot(lam, C[:, 0, 0])
+    return loss
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=100_000)
@@ -48,24 +80,29 @@ def main():
     p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--bandwidth", type=float, default=None, help="device copy bandwidth, bytes/s")
+    p.add_argument("--memory", type=int, default=1, help="memory size M (1: Heavy Ball)")
     a = p.parse_args()
     dtype = jnp.dtype(a.dtype)
     spec = ja.power_law_spectrum(a.n, nu=1.5, zeta=0.5, dtype=dtype)
     alpha, beta, b = 0.4, 0.9, 10.0
-    alg = ja.heavy_ball(alpha, beta)
+    alg = ja.heavy_ball(alpha, beta) if a.memory == 1 else multi_momentum(a.memory)
     run = lambda: ja.simulate(spec, alg, a.steps, batch_size=b, record=("log", 100))  # noqa: E731
     run().loss.block_until_ready()  # compile
     best = min(_timed(run) for _ in range(a.repeats))
     lam, c2 = np.asarray(spec.eigenvalues, np.float64), np.asarray(spec.c2, np.float64)
     t0 = time.perf_counter()
-    ref = numpy_reference(lam, c2, alpha, beta, 1.0 / b, a.numpy_steps)
+    if a.memory == 1:
+        ref = numpy_reference(lam, c2, alpha, beta, 1.0 / b, a.numpy_steps)
+    else:
+        ref = numpy_reference_general(lam, c2, alg, 1.0 / b, a.numpy_steps)
     t_np = (time.perf_counter() - t0) / a.numpy_steps
     # same recursion: compare the first numpy-steps losses
     check = ja.simulate(spec, alg, a.numpy_steps, batch_size=b)
     err = np.max(np.abs(np.asarray(check.loss, np.float64) - ref) / ref)
     rate_jax = a.n * a.steps / best
     rate_np = a.n / t_np
-    print(f"device: {jax.devices()[0].device_kind}  dtype={a.dtype}  N={a.n}  T={a.steps}")
+    print(f"device: {jax.devices()[0].device_kind}  dtype={a.dtype}  N={a.n}  T={a.steps}  "
+          f"M={a.memory}")
     print(f"jaxaccel.simulate : {best:8.3f} s   {rate_jax:10.3e} eigen-steps/s")
     print(f"numpy reference   : {t_np * a.steps:8.3f} s*  {rate_np:10.3e} eigen-steps/s "
           f"(*{a.numpy_steps} steps measured, scaled)")
