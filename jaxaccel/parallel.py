@@ -5,7 +5,7 @@ the global scalar ``G_t = sum_k lambda_k g_k`` (and the loss), is a per-device p
 followed by one ``psum`` across the mesh per step (spec §3.3). The kernel is the one used by
 :func:`jaxaccel.simulate`, so results agree with a single-device run to rounding (~1e-15).
 
-Multi-GPU: ``simulate_sharded(..., mesh=eigen_mesh())`` uses every visible device.
+Multi-GPU: ``simulate_sharded(..., mesh=make_mesh())`` uses every visible device.
 Multi-host (GPU clusters, TPU pods): call ``jax.distributed.initialize()`` on every process
 first; ``jax.devices()`` then lists the devices of all hosts and the same call shards over all
 of them. On CPU, ``XLA_FLAGS=--xla_force_host_platform_device_count=4`` (set before JAX is
