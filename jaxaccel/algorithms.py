@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import Float, MemoryMatrix, MemoryVector, StepSize
 
 
 @jax.tree_util.register_pytree_node_class
@@ -44,7 +45,8 @@ class MemoryAlgorithm:
         5.0
     """
 
-    def __init__(self, alpha, a, b, c, D):
+    def __init__(self, alpha: StepSize, a: MemoryVector, b: MemoryVector, c: MemoryVector,
+                 D: MemoryMatrix):
         alpha = V.as_float_array(alpha, "alpha")
         dtype = alpha.dtype
         a = V.as_float_array(a, "a", dtype)
@@ -181,7 +183,7 @@ def _vec(x, name, dtype=None):
 
 
 # ----------------------------------------------------------------------------- constructors
-def gd(alpha) -> MemoryAlgorithm:
+def gd(alpha: StepSize) -> MemoryAlgorithm:
     """Plain (S)GD, ``w_{t+1} = w_t - alpha_t grad L(w_t)`` (memory ``M = 0``)."""
     alpha = _vec(alpha, "alpha")
     lead = alpha.shape
@@ -189,7 +191,7 @@ def gd(alpha) -> MemoryAlgorithm:
     return _shift_free(MemoryAlgorithm(alpha, z, z, z, jnp.zeros(lead + (0, 0), alpha.dtype)))
 
 
-def memory1(alpha, a, b, c, D) -> MemoryAlgorithm:
+def memory1(alpha: StepSize, a: StepSize, b: StepSize, c: StepSize, D: StepSize) -> MemoryAlgorithm:
     """General memory-1 algorithm from its five scalars (spec §2.2); each may be a schedule."""
     alpha = _vec(alpha, "alpha")
     vals = [_vec(x, n, alpha.dtype) for x, n in ((a, "a"), (b, "b"), (c, "c"), (D, "D"))]
@@ -201,7 +203,7 @@ def memory1(alpha, a, b, c, D) -> MemoryAlgorithm:
     return MemoryAlgorithm(alpha, a[..., None], b[..., None], c[..., None], D[..., None, None])
 
 
-def heavy_ball(alpha, beta) -> MemoryAlgorithm:
+def heavy_ball(alpha: StepSize, beta: StepSize) -> MemoryAlgorithm:
     """Heavy Ball (4): ``w_{t+1} = w_t - alpha grad L(w_t) + beta (w_t - w_{t-1})``.
 
     Matrix form: ``b = D = beta``, ``c = -alpha``, ``a = 0``.
@@ -210,13 +212,13 @@ def heavy_ball(alpha, beta) -> MemoryAlgorithm:
     return _shift_free(memory1(alpha, jnp.zeros_like(beta), beta, -alpha, beta))
 
 
-def nesterov(alpha, beta) -> MemoryAlgorithm:
+def nesterov(alpha: StepSize, beta: StepSize) -> MemoryAlgorithm:
     """Nesterov (5): Heavy Ball with the gradient taken at ``w_t + beta u_t`` (``a = beta``)."""
     alpha, beta = _vec(alpha, "alpha"), _vec(beta, "beta")
     return memory1(alpha, beta, beta, -alpha, beta)
 
 
-def torch_momentum(lr, momentum, nesterov: bool = False) -> MemoryAlgorithm:
+def torch_momentum(lr: StepSize, momentum: StepSize, nesterov: bool = False) -> MemoryAlgorithm:
     """PyTorch SGD-momentum ``v <- mu v + g; w <- w - lr v`` (``nesterov=False``).
 
     Matrix form ``alpha = lr, b = -lr mu, c = 1, D = mu`` (equivalent to HB with ``beta = mu``).
@@ -229,7 +231,7 @@ def torch_momentum(lr, momentum, nesterov: bool = False) -> MemoryAlgorithm:
     return _shift_free(memory1(lr, jnp.zeros_like(mu), -lr * mu, jnp.ones_like(mu), mu))
 
 
-def am1_form(eta, eta_prime, beta) -> MemoryAlgorithm:
+def am1_form(eta: StepSize, eta_prime: StepSize, beta: StepSize) -> MemoryAlgorithm:
     """Decoupled momentum (250): ``v <- beta v + g;  w <- w - eta v - eta' g``.
 
     Matrix form ``alpha = eta + eta', b = -eta beta, c = 1, D = beta, a = 0`` (spec §7.1).
@@ -240,7 +242,7 @@ def am1_form(eta, eta_prime, beta) -> MemoryAlgorithm:
     )
 
 
-def memory1_triplet(delta, q0, q1) -> MemoryAlgorithm:
+def memory1_triplet(delta: StepSize, q0: StepSize, q1: StepSize) -> MemoryAlgorithm:
     """Memory-1 from the triplet ``(delta, q0, q1)``: ``P = (mu-1)(mu-1+delta)``, ``Q = q0 + q1 mu``.
 
     Realisation with ``a = 0`` (spec §6.1): ``alpha = -q1, c = 1, D = beta = 1 - delta,
@@ -280,7 +282,7 @@ def characteristic_polynomials(alg: MemoryAlgorithm) -> Tuple[jax.Array, jax.Arr
     return P, Q
 
 
-def from_multistep(P, Q) -> MemoryAlgorithm:
+def from_multistep(P: Float[jax.Array, "*T M+2"], Q: Float[jax.Array, "*T M+1"]) -> MemoryAlgorithm:
     """Converse of Theorem 1: a realisation (3) with ``a = 0`` of the multistep pair ``(P, Q)``.
 
     ``D`` is the companion matrix of ``R = P / (mu - 1)`` (top-row form, for which
@@ -326,7 +328,7 @@ def from_multistep(P, Q) -> MemoryAlgorithm:
     return _shift_free(MemoryAlgorithm(alpha, np.zeros(M), b, c, D))
 
 
-def effective_learning_rate(alg: MemoryAlgorithm):
+def effective_learning_rate(alg: MemoryAlgorithm) -> Float[jax.Array, "*T"]:
     """:math:`\\alpha_{\\rm eff} = \\alpha - b^T (1 - D)^{-1} c = -Q(1)/P'(1)` (eq. 22).
 
     Independent of the shift ``a``. For a schedule, the momentary value at each step.

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import NamedTuple, Optional, Union
+from typing import NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 import jax
 import jax.numpy as jnp
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import ArrayLike, Flag, Float, Int, Recorded, RecordedSteps, Scalar
 from jaxaccel.algorithms import MemoryAlgorithm
 from jaxaccel.spectra import Spectrum
 
@@ -65,11 +66,11 @@ class SimulationResult(NamedTuple):
         state: final :class:`MomentState` when ``return_state=True``, else ``None``.
     """
 
-    steps: jax.Array
-    loss: jax.Array
-    loss_at_gradient_point: jax.Array
-    diverged: jax.Array
-    diverged_at: jax.Array
+    steps: RecordedSteps
+    loss: Recorded
+    loss_at_gradient_point: Recorded
+    diverged: Flag
+    diverged_at: Int[jax.Array, ""]
     state: Optional[MomentState] = None
 
 
@@ -322,9 +323,9 @@ def simulate(
     spectrum: Spectrum,
     algorithm: MemoryAlgorithm,
     steps: int,
-    batch_size: Union[None, float, jax.Array] = None,
-    tau=(1.0, -1.0),
-    record="all",
+    batch_size: Union[None, Scalar, Float[ArrayLike, "T"]] = None,
+    tau: Tuple[Scalar, Scalar] = (1.0, -1.0),
+    record: Union[str, int, tuple, Int[ArrayLike, "R"]] = "all",
     *,
     dtype=None,
     divergence_threshold: float = 1e10,

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import ArrayLike, Coefficients, Eigenvalues, Float
 
 
 class PowerLaw(NamedTuple):
@@ -53,7 +54,9 @@ class Spectrum:
         1.0
     """
 
-    def __init__(self, eigenvalues, c2, weights=None, power_law: Optional[PowerLaw] = None):
+    def __init__(self, eigenvalues: Eigenvalues, c2: Coefficients,
+                 weights: Optional[Float[ArrayLike, "N"]] = None,
+                 power_law: Optional[PowerLaw] = None):
         lam = V.as_float_array(eigenvalues, "eigenvalues")
         V.check_ndim(lam, "eigenvalues", 1)
         if lam.shape[0] == 0:
@@ -124,7 +127,9 @@ class Spectrum:
 
     # -- constructors for real data --
     @classmethod
-    def from_covariance(cls, matrix, w_star, w0=None, rtol: float = 1e-12) -> "Spectrum":
+    def from_covariance(cls, matrix: Float[ArrayLike, "d d"], w_star: Float[ArrayLike, "d"],
+                        w0: Optional[Float[ArrayLike, "d"]] = None,
+                        rtol: float = 1e-12) -> "Spectrum":
         """Spectrum of a data covariance ``H`` (or any symmetric PSD matrix) and a target.
 
         ``c_k = <e_k, w0 - w_star>`` (``w0 = 0`` by default). Eigen-directions with
@@ -157,7 +162,8 @@ class Spectrum:
         return cls(lam[keep][order], (c[keep] ** 2)[order])
 
     @classmethod
-    def from_kernel(cls, kernel, targets, rtol: float = 1e-12) -> "Spectrum":
+    def from_kernel(cls, kernel: Float[ArrayLike, "n n"], targets: Float[ArrayLike, "n"],
+                    rtol: float = 1e-12) -> "Spectrum":
         """Spectrum of kernel regression on ``n`` points, started from the zero function.
 
         With the Gram matrix ``K = Phi Phi^T`` of features ``Phi`` (``n x p``), the feature
