@@ -184,7 +184,16 @@ def _vec(x, name, dtype=None):
 
 # ----------------------------------------------------------------------------- constructors
 def gd(alpha: StepSize) -> MemoryAlgorithm:
-    """Plain (S)GD, ``w_{t+1} = w_t - alpha_t grad L(w_t)`` (memory ``M = 0``)."""
+    """Plain (S)GD, ``w_{t+1} = w_t - alpha_t grad L(w_t)`` (memory ``M = 0``).
+
+    Example:
+        >>> import jaxaccel as ja
+        >>> alg = ja.gd(0.5)
+        >>> alg.memory, float(ja.effective_learning_rate(alg))
+        (0, 0.5)
+        >>> ja.gd([1.0, 0.5, 0.25]).num_steps          # a schedule: leading time axis
+        3
+    """
     alpha = _vec(alpha, "alpha")
     lead = alpha.shape
     z = jnp.zeros(lead + (0,), alpha.dtype)
@@ -192,7 +201,15 @@ def gd(alpha: StepSize) -> MemoryAlgorithm:
 
 
 def memory1(alpha: StepSize, a: StepSize, b: StepSize, c: StepSize, D: StepSize) -> MemoryAlgorithm:
-    """General memory-1 algorithm from its five scalars (spec §2.2); each may be a schedule."""
+    """General memory-1 algorithm from its five scalars (spec §2.2); each may be a schedule.
+
+    Example:
+        >>> import jaxaccel as ja
+        >>> alg = ja.memory1(0.3, 0.2, 0.8, -0.3, 0.8)   # alpha, a, b, c, D
+        >>> S = alg.transition_matrix(1.0)                 # S_lambda of eq. (7) at lambda = 1
+        >>> [[round(float(x), 12) for x in row] for row in S]
+        [[0.7, 0.74], [-0.3, 0.74]]
+    """
     alpha = _vec(alpha, "alpha")
     vals = [_vec(x, n, alpha.dtype) for x, n in ((a, "a"), (b, "b"), (c, "c"), (D, "D"))]
     shapes = {n: x.shape for n, x in zip(("alpha", "a", "b", "c", "D"), [alpha] + vals)}
@@ -207,13 +224,25 @@ def heavy_ball(alpha: StepSize, beta: StepSize) -> MemoryAlgorithm:
     """Heavy Ball (4): ``w_{t+1} = w_t - alpha grad L(w_t) + beta (w_t - w_{t-1})``.
 
     Matrix form: ``b = D = beta``, ``c = -alpha``, ``a = 0``.
+
+    Example:
+        >>> import jaxaccel as ja
+        >>> round(float(ja.effective_learning_rate(ja.heavy_ball(0.4, 0.9))), 12)  # alpha/(1-beta)
+        4.0
     """
     alpha, beta = _vec(alpha, "alpha"), _vec(beta, "beta")
     return _shift_free(memory1(alpha, jnp.zeros_like(beta), beta, -alpha, beta))
 
 
 def nesterov(alpha: StepSize, beta: StepSize) -> MemoryAlgorithm:
-    """Nesterov (5): Heavy Ball with the gradient taken at ``w_t + beta u_t`` (``a = beta``)."""
+    """Nesterov (5): Heavy Ball with the gradient taken at ``w_t + beta u_t`` (``a = beta``).
+
+    Example:
+        >>> import jaxaccel as ja
+        >>> alg = ja.nesterov(0.3, 0.8)
+        >>> float(alg.a[0]), round(float(ja.effective_learning_rate(alg)), 12)
+        (0.8, 1.5)
+    """
     alpha, beta = _vec(alpha, "alpha"), _vec(beta, "beta")
     return memory1(alpha, beta, beta, -alpha, beta)
 
@@ -224,6 +253,13 @@ def torch_momentum(lr: StepSize, momentum: StepSize, nesterov: bool = False) -> 
     Matrix form ``alpha = lr, b = -lr mu, c = 1, D = mu`` (equivalent to HB with ``beta = mu``).
     With ``nesterov=True`` PyTorch steps ``w <- w - lr (g + mu v)``, i.e. the decoupled form (250)
     with ``eta = lr mu`` and ``eta' = lr`` (see :func:`am1_form`).
+
+    Example:
+        >>> import jaxaccel as ja, numpy as np
+        >>> S1 = ja.torch_momentum(0.1, 0.9).transition_matrix(0.5)
+        >>> bool(np.allclose(np.linalg.eigvals(S1), np.linalg.eigvals(
+        ...     ja.heavy_ball(0.1, 0.9).transition_matrix(0.5))))   # same dynamics as HB
+        True
     """
     lr, mu = _vec(lr, "lr"), _vec(momentum, "momentum")
     if nesterov:
@@ -235,6 +271,11 @@ def am1_form(eta: StepSize, eta_prime: StepSize, beta: StepSize) -> MemoryAlgori
     """Decoupled momentum (250): ``v <- beta v + g;  w <- w - eta v - eta' g``.
 
     Matrix form ``alpha = eta + eta', b = -eta beta, c = 1, D = beta, a = 0`` (spec §7.1).
+
+    Example:
+        >>> import jaxaccel as ja
+        >>> round(float(ja.effective_learning_rate(ja.am1_form(0.5, 0.1, 0.9))), 12)  # eta/(1-beta)+eta'
+        5.1
     """
     eta, etap, beta = _vec(eta, "eta"), _vec(eta_prime, "eta_prime"), _vec(beta, "beta")
     return _shift_free(
@@ -247,6 +288,12 @@ def memory1_triplet(delta: StepSize, q0: StepSize, q1: StepSize) -> MemoryAlgori
 
     Realisation with ``a = 0`` (spec §6.1): ``alpha = -q1, c = 1, D = beta = 1 - delta,
     b = q0 + q1 beta``.
+
+    Example:
+        >>> import jaxaccel as ja
+        >>> P, Q = ja.characteristic_polynomials(ja.memory1_triplet(0.1, 0.5, -0.7))
+        >>> [round(float(x), 12) + 0.0 for x in P], [round(float(x), 12) + 0.0 for x in Q]
+        ([0.9, -1.9, 1.0], [0.5, -0.7])
     """
     delta, q0, q1 = _vec(delta, "delta"), _vec(q0, "q0"), _vec(q1, "q1")
     beta = 1.0 - delta
@@ -275,6 +322,12 @@ def characteristic_polynomials(alg: MemoryAlgorithm) -> Tuple[jax.Array, jax.Arr
     of length ``M+1``, so that the multistep form (8) has ``p_m = -P[m]`` (m <= M), ``q_m = Q[m]``.
     Since ``S_lambda = S0 + lambda v wbar^T`` is affine in ``lambda``, ``P = charpoly(S0)`` and
     ``Q = charpoly(S0) - charpoly(S0 + v wbar^T)``. A schedule gives a leading time axis.
+
+    Example:
+        >>> import jaxaccel as ja
+        >>> P, Q = ja.characteristic_polynomials(ja.heavy_ball(0.4, 0.9))  # (mu-1)(mu-0.9), -0.4 mu
+        >>> [round(float(x), 12) + 0.0 for x in P], [round(float(x), 12) + 0.0 for x in Q]
+        ([0.9, -1.9, 1.0], [0.0, -0.4])
     """
     S0, v, wbar = alg.transition_parts()
     P = _charpoly(S0)
@@ -292,6 +345,12 @@ def from_multistep(P: Float[jax.Array, "*T M+2"], Q: Float[jax.Array, "*T M+1"])
     Args:
         P: ascending coefficients, length ``M+2``, monic with ``P(1) = 0``.
         Q: ascending coefficients, length ``<= M+1``.
+
+    Example:
+        >>> import jaxaccel as ja
+        >>> alg = ja.from_multistep([0.9, -1.9, 1.0], [0.0, -0.4])       # Heavy Ball (0.4, 0.9)
+        >>> [[round(float(x), 12) + 0.0 for x in c] for c in ja.characteristic_polynomials(alg)]
+        [[0.9, -1.9, 1.0], [0.0, -0.4]]
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
@@ -332,6 +391,11 @@ def effective_learning_rate(alg: MemoryAlgorithm) -> Float[jax.Array, "*T"]:
     """:math:`\\alpha_{\\rm eff} = \\alpha - b^T (1 - D)^{-1} c = -Q(1)/P'(1)` (eq. 22).
 
     Independent of the shift ``a``. For a schedule, the momentary value at each step.
+
+    Example:
+        >>> import jaxaccel as ja
+        >>> round(float(ja.effective_learning_rate(ja.memory1_triplet(0.02, 0.5, -0.7))), 12)
+        10.0
     """
     M = alg.memory
     if M == 0:

@@ -48,7 +48,12 @@ class GridResult(NamedTuple):
 
 
 def validate_grid(grid, family_params=None) -> Dict[str, np.ndarray]:
-    """Check a grid (non-empty dict of non-empty finite 1-D axes with known names)."""
+    """Check a grid (non-empty dict of non-empty finite 1-D axes with known names).
+
+    Example:
+        >>> {k: v.tolist() for k, v in validate_grid({"alpha": [0.1, 0.2]}).items()}
+        {'alpha': [0.1, 0.2]}
+    """
     if not isinstance(grid, dict) or not grid:
         raise ValueError("grid must be a non-empty dict {name: 1-D values}")
     out = {}
@@ -69,7 +74,14 @@ def validate_grid(grid, family_params=None) -> Dict[str, np.ndarray]:
 
 def chunk_size(spectrum: Spectrum, memory: int, n_configs: int, memory_budget: float,
                itemsize: Optional[int] = None) -> int:
-    """Configurations per chunk so that the states (with temporaries) fit the budget in bytes."""
+    """Configurations per chunk so that the states (with temporaries) fit the budget in bytes.
+
+    Example:
+        >>> import jaxaccel as ja
+        >>> s = ja.power_law_spectrum(1000, nu=1.5, zeta=0.5)
+        >>> chunk_size(s, memory=1, n_configs=10_000, memory_budget=2**20)   # 1 MiB
+        8
+    """
     n = _padded(spectrum)[0].shape[0]
     K = memory + 1
     itemsize = itemsize or jnp.dtype(spectrum.dtype).itemsize

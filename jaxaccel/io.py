@@ -33,7 +33,14 @@ def _atomic(path: str, write, mode: str = "wb") -> str:
 
 
 def save_npz(path: str, **arrays) -> str:
-    """Atomically write ``arrays`` (converted with ``np.asarray``) to an ``.npz`` file."""
+    """Atomically write ``arrays`` (converted with ``np.asarray``) to an ``.npz`` file.
+
+    Example:
+        >>> import os, tempfile, numpy as np
+        >>> path = save_npz(os.path.join(tempfile.mkdtemp(), "run.npz"), loss=[1.0, 0.5])
+        >>> np.load(path)["loss"].tolist()
+        [1.0, 0.5]
+    """
     data = {k: np.asarray(v) for k, v in arrays.items()}
     return _atomic(path, lambda f: np.savez(f, **data))
 
@@ -51,12 +58,29 @@ def _jsonable(x):
 
 
 def save_json(path: str, data: Dict[str, Any]) -> str:
-    """Atomically write ``data`` as indented JSON (numpy/JAX values converted)."""
+    """Atomically write ``data`` as indented JSON (numpy/JAX values converted).
+
+    Example:
+        >>> import json, os, tempfile, numpy as np
+        >>> path = save_json(os.path.join(tempfile.mkdtemp(), "meta.json"), {"nu": np.float64(1.5)})
+        >>> json.load(open(path))
+        {'nu': 1.5}
+    """
     text = json.dumps(_jsonable(data), indent=2, sort_keys=True)
     return _atomic(path, lambda f: f.write(text.encode()))
 
 
 def save_figure(path: str, fig, dpi: int = 120) -> str:
-    """Atomically save a matplotlib figure (format from the extension)."""
+    """Atomically save a matplotlib figure (format from the extension).
+
+    Example:
+        >>> import os, tempfile, matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import matplotlib.pyplot as plt
+        >>> fig, ax = plt.subplots()
+        >>> path = save_figure(os.path.join(tempfile.mkdtemp(), "curve.png"), fig)
+        >>> os.path.getsize(path) > 0
+        True
+    """
     fmt = os.path.splitext(path)[1].lstrip(".") or "png"
     return _atomic(path, lambda f: fig.savefig(f, format=fmt, dpi=dpi, bbox_inches="tight"))

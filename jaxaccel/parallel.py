@@ -45,7 +45,14 @@ def shard_map(f, mesh, in_specs, out_specs, check: bool = True):
 
 
 def make_mesh(devices=None, axis: str = "eig") -> Mesh:
-    """A 1-D :class:`jax.sharding.Mesh` over ``devices`` (default: all devices)."""
+    """A 1-D :class:`jax.sharding.Mesh` over ``devices`` (default: all devices).
+
+    Example:
+        >>> import jax
+        >>> mesh = make_mesh(jax.devices()[:1])
+        >>> mesh.axis_names, mesh.devices.size
+        (('eig',), 1)
+    """
     devices = jax.devices() if devices is None else list(devices)
     if len(devices) == 0:
         raise ValueError("devices must not be empty")
