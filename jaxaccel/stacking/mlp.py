@@ -224,6 +224,8 @@ def _mlp_kernel(data, arm, key, lr, blocks, width, hidden, steps, train_old, cla
     one = jnp.ones((), dt)
 
     def descend(loss_fn, tree, mask):
+        """``steps`` masked Adam steps; returns the trained tree, the loss before every step and
+        the final loss."""
         state = opt.init(tree)
 
         def step(carry, _):
@@ -234,13 +236,17 @@ def _mlp_kernel(data, arm, key, lr, blocks, width, hidden, steps, train_old, cla
             return (optax.apply_updates(p, upd), s), loss
 
         (tree, _), curve = jax.lax.scan(step, (tree, state), None, length=steps)
-        return tree, curve
+        return tree, curve, loss_fn(tree)
 
     def train_base(params):
-        # stage 0: the block-free model (embedding + readout)
-        mask = MLPParams(one, one, 0 * params.up, 0 * params.up_b, 0 * params.down,
-                         0 * params.scale, one, one)
-        return descend(lambda p: _loss(p, xtr, ytr, 0), params, mask)
+        # stage 0: the block-free model (embedding + readout); no block enters the loss
+        def loss_fn(b):
+            ew, eb, ow, ob = b
+            return _xent((xtr @ ew + eb) @ ow + ob, ytr)
+
+        base = (params.embed_w, params.embed_b, params.out_w, params.out_b)
+        (ew, eb, ow, ob), curve, final = descend(loss_fn, base, (one, one, one, one))
+        return params._replace(embed_w=ew, embed_b=eb, out_w=ow, out_b=ob), curve, final
 
     def train_new_block(params, stage):
         # old blocks, embedding and readout frozen: the residual stream below the new block is
@@ -253,10 +259,10 @@ def _mlp_kernel(data, arm, key, lr, blocks, width, hidden, steps, train_old, cla
             return _xent(zz @ params.out_w + params.out_b, ytr)
 
         blk = _Block(params.up[i], params.up_b[i], params.down[i], params.scale[i])
-        blk, curve = descend(loss_fn, blk, _Block(one, one, one, arm.train_scale))
+        blk, curve, final = descend(loss_fn, blk, _Block(one, one, one, arm.train_scale))
         return params._replace(up=params.up.at[i].set(blk.up), up_b=params.up_b.at[i].set(blk.up_b),
                                down=params.down.at[i].set(blk.down),
-                               scale=params.scale.at[i].set(blk.scale)), curve
+                               scale=params.scale.at[i].set(blk.scale)), curve, final
 
     def train_all(params, stage):
         # gradual stacking: every active block, the embedding and the readout are trained.
@@ -279,18 +285,19 @@ def _mlp_kernel(data, arm, key, lr, blocks, width, hidden, steps, train_old, cla
 
     def evaluate(params, stage):
         logits = mlp_forward(params, data.x_test, stage)
-        acc = jnp.mean(jnp.argmax(logits, -1) == data.y_test)
-        return _loss(params, xtr, ytr, stage), _xent(logits, data.y_test), acc
+        acc = jnp.mean((jnp.argmax(logits, -1) == data.y_test).astype(dt))
+        return _xent(logits, data.y_test), acc
 
+    # the first entry of a stage's curve is the loss before its first step: the loss right
+    # after the new block's initialisation
     def stage_fn(params, stage):
         params = add_block(params, stage)
-        start = _loss(params, xtr, ytr, stage)
-        params, curve = (train_all if train_old else train_new_block)(params, stage)
-        return params, (start, *evaluate(params, stage), curve, params if record else None)
+        params, curve, final = (train_all if train_old else train_new_block)(params, stage)
+        return params, (curve[0], final, *evaluate(params, stage), curve,
+                        params if record else None)
 
-    start0 = _loss(params, xtr, ytr, 0)
-    params, curve0 = train_base(params)
-    out0 = (start0, *evaluate(params, 0), curve0, params if record else None)
+    params, curve0, final0 = train_base(params)
+    out0 = (curve0[0], final0, *evaluate(params, 0), curve0, params if record else None)
     params, outs = jax.lax.scan(stage_fn, params, jnp.arange(1, blocks + 1))
     start, trl, tel, acc, curve, hist = jax.tree.map(
         lambda a, b: jnp.concatenate([a[None], b]), out0, outs)
