@@ -35,7 +35,6 @@ from jaxaccel.propagators import heavy_ball_sums as heavy_ball_sums
 from jaxaccel.propagators import loss_curve as loss_curve
 from jaxaccel.propagators import memory1_sums as memory1_sums
 from jaxaccel.propagators import propagator_sums as propagator_sums
-from jaxaccel.propagators import propagators as propagators
 from jaxaccel.propagators import propagators_at as propagators_at
 from jaxaccel.propagators import renewal as renewal
 from jaxaccel.propagators import renewal_nonstationary as renewal_nonstationary
@@ -105,5 +104,8 @@ from jaxaccel.montecarlo import predict_se as predict_se
 
 # optax transforms share names with the algorithm constructors: use them as ``jaxaccel.optim.*``
 from jaxaccel import optim as optim
+
+# ``propagators`` names the module (``ja.propagators.propagators`` is the stepping function)
+from jaxaccel import propagators as propagators  # noqa: E402
 
 __version__ = "0.1.0"

@@ -29,8 +29,10 @@ class PowerLawFit(NamedTuple):
         exponent: least-squares slope of ``log L`` against ``log t`` in the window.
         constant: ``exp`` of the intercept.
         uncertainty: spread of the local slopes over the window (half the max-min range of
-            slopes measured on consecutive sub-windows); a curve that is not yet a power law
-            shows a large value.
+            slopes measured on ``n_sub`` consecutive log-equal sub-windows); a curve that is not
+            yet a power law shows a large value. For a correction ``L = C t^p (1 + c/t)`` it is
+            of the size of the fit's distance to ``p``; slower corrections (e.g. the
+            ``t^-(xi_U - 1)`` of spec §5.2) are underestimated, so compare with a later window.
         local_slopes: the sub-window slopes.
     """
 
@@ -48,7 +50,11 @@ def fit_power_law(steps, loss, window: Optional[Tuple[float, float]] = None,
         steps: ``(R,)`` recorded steps (positive ones are used).
         loss: ``(R,)`` losses at those steps (must be positive and finite in the window).
         window: inclusive ``(t_min, t_max)``; default ``(t_last / 10, t_last)``.
-        n_sub: number of log-equal sub-windows for the local slopes (uncertainty).
+        n_sub: number of log-equal sub-windows for the local slopes (uncertainty), ``>= 2``.
+
+    Returns:
+        :class:`PowerLawFit`; ``uncertainty`` is ``nan`` when fewer than two sub-windows hold
+        two or more points.
 
     Example:
         >>> import numpy as np
@@ -61,6 +67,8 @@ def fit_power_law(steps, loss, window: Optional[Tuple[float, float]] = None,
     L = np.asarray(loss, dtype=np.float64)
     if t.ndim != 1 or t.shape != L.shape:
         raise ValueError(f"steps and loss must be 1-D of equal length, got {t.shape}, {L.shape}")
+    if isinstance(n_sub, bool) or not isinstance(n_sub, (int, np.integer)) or n_sub < 2:
+        raise ValueError(f"n_sub must be an integer >= 2, got {n_sub!r}")
     if window is None:
         tmax = t.max()
         window = (tmax / 10.0, tmax)
