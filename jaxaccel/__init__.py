@@ -77,6 +77,11 @@ from jaxaccel.stability import strict_stability as strict_stability
 from jaxaccel.stability import theorem7_paths as theorem7_paths
 
 from jaxaccel.schedules import AM1ExponentWarning as AM1ExponentWarning
+from jaxaccel.schedules import AdiabaticPrediction as AdiabaticPrediction
+from jaxaccel.schedules import RunningNoiseSum as RunningNoiseSum
+from jaxaccel.schedules import am1_schedule as am1_schedule
+from jaxaccel.schedules import applied_learning_rate as applied_learning_rate
+from jaxaccel.schedules import jacobi_schedule as jacobi_schedule
 from jaxaccel.schedules import adiabatic_loss as adiabatic_loss
 from jaxaccel.schedules import am1 as am1
 from jaxaccel.schedules import am1_theta_max as am1_theta_max

@@ -16,7 +16,10 @@ Along a schedule the *momentary* noise sum :math:`U_\\Sigma(t)` (the stationary 
 evaluated at the step-``t`` parameters, §7.2 and §8.3) monitors noisy stability: a run is
 predicted to start diverging at the first step where it reaches 1
 (:func:`running_noise_sum`). :func:`adiabatic_loss` is the adiabatic prediction (249) of the
-loss along a schedule.
+loss along a schedule; :func:`applied_learning_rate` (derived, first order in ``lambda``) is the
+cumulative learning rate that a memory algorithm has actually applied, which lags
+``sum_{s<t} alpha_eff,s`` while the momentum buffer still holds recent gradients and explains
+most of the finite-horizon gap between the AM1 slopes and the rate (27).
 
 Floors: the two monitors evaluate :mod:`jaxaccel.propagators` sums (a higher floor), which are
 imported lazily inside them.
@@ -24,6 +27,7 @@ imported lazily inside them.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from typing import Callable, NamedTuple, Optional
@@ -50,6 +54,7 @@ __all__ = [
     "running_noise_sum",
     "AdiabaticPrediction",
     "adiabatic_loss",
+    "applied_learning_rate",
 ]
 
 
@@ -450,12 +455,10 @@ def running_noise_sum(
         >>> import jaxaccel as ja
         >>> from jaxaccel.schedules import jacobi_heavy_ball, running_noise_sum
         >>> s = ja.power_law_spectrum(1000, nu=2.0, zeta=0.5)
-        >>> run = running_noise_sum(s, jacobi_heavy_ball(0.5, 0.0, 2.0, 300), batch_size=10)
-        >>> 0 < int(run.onset) < 300, bool(run.U[int(run.onset) - 1] < 1 <= run.U[int(run.onset)])
+        >>> run = running_noise_sum(s, jacobi_heavy_ball(0.5, 0.0, 2.0, 600), batch_size=100)
+        >>> 0 < int(run.onset) < 600, bool(run.U[int(run.onset) - 1] < 1 <= run.U[int(run.onset)])
         (True, True)
     """
-    from jaxaccel import propagators as P  # higher floor: imported lazily
-
     if not isinstance(spectrum, Spectrum):
         raise ValueError(f"spectrum must be a Spectrum, got {type(spectrum).__name__}")
     if not isinstance(algorithm, MemoryAlgorithm):
@@ -504,30 +507,42 @@ def running_noise_sum(
     params = [x[sel] for x in alg.tree_flatten()[0]]
     b_sel = bs[sel] if bs.ndim == 1 else jnp.broadcast_to(bs, sel.shape)
 
-    def one(xs):
-        (alpha, a, b, c, D), bt = xs[:5], xs[5]
-        if method == "heavy_ball":
-            out = P.heavy_ball_sums(spectrum, alpha, D[0, 0], bt, tau_arr)
-        elif method == "memory1":
-            delta = 1.0 - D[0, 0]
-            q1 = a[0] * c[0] - alpha
-            q0 = alpha * D[0, 0] + b[0] * c[0] - a[0] * c[0]
-            out = P.memory1_sums(spectrum, delta, q0, q1, bt, tau_arr[0])
-        else:
-            alg_t = MemoryAlgorithm.tree_unflatten(None, [alpha, a, b, c, D])
-            out = P.propagator_sums(spectrum, alg_t, bt, tau_arr)
-        return out.U, out.U_tilde, out.stable
-
     if chunk is None:
         chunk = max(1, 4_000_000 // max(spectrum.size, 1))
     chunk = V.check_positive_int(chunk, "chunk")
-    U, Ut, stable = jax.lax.map(one, (*params, b_sel), batch_size=min(chunk, idx.size))
+    U, Ut, stable = _momentary_sums(spectrum, tuple(params), b_sel, tau_arr, method=method,
+                                    batch=min(chunk, idx.size))
     stable = jnp.asarray(stable, bool)
     U = jnp.where(stable, U, jnp.inf)
     Ut = jnp.where(stable, Ut, jnp.inf)
     bad = (Ut >= 1) | ~stable
     onset = jnp.where(jnp.any(bad), sel[jnp.argmax(bad)], -1)
     return RunningNoiseSum(sel, U, Ut, stable, onset)
+
+
+@functools.partial(jax.jit, static_argnames=("method", "batch"))
+def _momentary_sums(spectrum, params, b_sel, tau_arr, *, method, batch):
+    """``U, U~, stable`` of the step-``t`` parameters, one ``lax.map`` over the selected steps
+    (jitted at module level so that repeated calls with equal shapes reuse the compilation)."""
+    # higher floor, imported lazily (by name: the package re-exports a function ``propagators``
+    # that shadows the submodule attribute)
+    from jaxaccel.propagators import heavy_ball_sums, memory1_sums, propagator_sums
+
+    def one(xs):
+        (alpha, a, b, c, D), bt = xs[:5], xs[5]
+        if method == "heavy_ball":
+            out = heavy_ball_sums(spectrum, alpha, D[0, 0], bt, tau_arr)
+        elif method == "memory1":
+            delta = 1.0 - D[0, 0]
+            q1 = a[0] * c[0] - alpha
+            q0 = alpha * D[0, 0] + b[0] * c[0] - a[0] * c[0]
+            out = memory1_sums(spectrum, delta, q0, q1, bt, tau_arr[0])
+        else:
+            alg_t = MemoryAlgorithm.tree_unflatten(None, [alpha, a, b, c, D])
+            out = propagator_sums(spectrum, alg_t, bt, tau_arr)
+        return out.U, out.U_tilde, out.stable
+
+    return jax.lax.map(one, (*params, b_sel), batch_size=batch)
 
 
 class AdiabaticPrediction(NamedTuple):
@@ -541,6 +556,11 @@ class AdiabaticPrediction(NamedTuple):
             (NaN when the spectrum carries no :class:`~jaxaccel.spectra.PowerLaw`).
         U: ``(R,)`` momentary :math:`U_\\Sigma(t)` (zeros for full batch).
         loss: ``(R,)`` :math:`V_t / (2(1-U_\\Sigma(t)))` (``+inf`` where ``U >= 1``).
+        applied_lr: ``(R,)`` :math:`A^{\\rm app}_t`, the learning rate the memory has actually
+            applied by step ``t`` (see :func:`applied_learning_rate`); ``<= A_t`` while the
+            memory is still filling, ``A_t - O(1)`` for a stationary algorithm.
+        V_applied: ``(R,)`` the signal sum (249) with :math:`A_t` replaced by
+            :math:`A^{\\rm app}_t`: the adiabatic prediction corrected for the lag of the memory.
     """
 
     steps: jax.Array
@@ -549,6 +569,85 @@ class AdiabaticPrediction(NamedTuple):
     V_power_law: jax.Array
     U: jax.Array
     loss: jax.Array
+    applied_lr: jax.Array
+    V_applied: jax.Array
+
+
+def applied_learning_rate(algorithm: MemoryAlgorithm, steps) -> jax.Array:
+    """Cumulative learning rate actually applied by a memory algorithm, to first order in ``lambda``.
+
+    For a mode ``lambda -> 0`` the gradient is ``g_s = lambda e_0 + O(lambda^2)``; the matrix
+    form (3) (``w <- w - alpha_s g_s + b_s . u_s``, ``u <- D_s u_s + c_s g_s``) then gives
+    ``u_s = lambda e_0 m_s + O(lambda^2)`` with ``m_{s+1} = D_s m_s + c_s``, ``m_0 = 0``, and
+
+    .. math::  e_t = e_0\\big(1-\\lambda A^{\\rm app}_t\\big)+O(\\lambda^2),\\qquad
+               A^{\\rm app}_t=\\sum_{s<t}\\big(\\alpha_s-b_s^Tm_s\\big)
+
+    (derived here; the shift ``a`` enters only at order ``lambda^2``). Stationary, ``m_s`` tends
+    to ``(1-D)^{-1}c`` and each term to ``alpha_eff`` (22); along a schedule whose memory
+    horizon ``~1/delta_t`` grows (AM1, spec §7.2), ``A^app_t`` lags ``A_t = sum_{s<t}
+    alpha_eff,s`` by the gradients still held in the buffer. Computed by one ``lax.scan``.
+
+    Args:
+        algorithm: a schedule (``T`` steps) or a stationary algorithm.
+        steps: ``(R,)`` non-negative int steps (``<= T`` for a schedule).
+
+    Returns:
+        ``(R,)`` :math:`A^{\\rm app}_t`.
+
+    Example:
+        >>> import jaxaccel as ja
+        >>> from jaxaccel.schedules import applied_learning_rate
+        >>> [round(float(x), 6) for x in applied_learning_rate(ja.heavy_ball(0.5, 0.5), [0, 1, 2])]
+        [0.0, 0.5, 1.25]
+    """
+    if not isinstance(algorithm, MemoryAlgorithm):
+        raise ValueError(f"algorithm must be a MemoryAlgorithm, got {type(algorithm).__name__}")
+    idx = _check_steps(steps)
+    alg = algorithm
+    if alg.is_stationary:
+        n = int(idx.max())  # the scan runs max(steps) steps
+        leaves, aux = alg.tree_flatten()
+        alg = MemoryAlgorithm.tree_unflatten(
+            aux, [jnp.broadcast_to(x, (max(n, 1),) + x.shape) for x in leaves]
+        )
+    elif idx.max() > alg.num_steps:
+        raise ValueError(f"steps must lie in [0, {alg.num_steps}], got max {idx.max()}")
+    return _applied_lr(alg, jnp.asarray(idx))
+
+
+@jax.jit
+def _applied_lr(alg: MemoryAlgorithm, idx):
+    alpha, _, b, c, D = alg.tree_flatten()[0]
+
+    def step(m, xs):
+        al, bb, cc, DD = xs
+        inc = al - jnp.dot(bb, m)
+        return DD @ m + cc, inc
+
+    m0 = jnp.zeros(b.shape[-1], alpha.dtype)
+    _, inc = jax.lax.scan(step, m0, (alpha, b, c, D))
+    A = jnp.concatenate([jnp.zeros(1, alpha.dtype), jnp.cumsum(inc)])
+    return A[idx]
+
+
+def _check_steps(steps) -> np.ndarray:
+    idx = np.asarray(steps)
+    if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer):
+        raise ValueError("steps must be a non-empty 1-D array of integers")
+    if idx.min() < 0:
+        raise ValueError(f"steps must be >= 0, got min {idx.min()}")
+    return idx
+
+
+@functools.partial(jax.jit, static_argnames=("batch",))
+def _signal_sums(lam, c2, A, *, batch):
+    """:math:`\\sum_k\\lambda_kc_k^2e^{-2\\lambda_kA}` for each row ``(A_t, A^app_t)`` of ``A``."""
+    return jax.lax.map(
+        lambda a: (jnp.sum(lam * c2 * jnp.exp(-2.0 * lam * a[0])),
+                   jnp.sum(lam * c2 * jnp.exp(-2.0 * lam * a[1]))),
+        A, batch_size=batch,
+    )
 
 
 def adiabatic_loss(
@@ -592,11 +691,7 @@ def adiabatic_loss(
         raise ValueError(f"spectrum must be a Spectrum, got {type(spectrum).__name__}")
     if not isinstance(algorithm, MemoryAlgorithm):
         raise ValueError(f"algorithm must be a MemoryAlgorithm, got {type(algorithm).__name__}")
-    idx = np.asarray(steps)
-    if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer):
-        raise ValueError("steps must be a non-empty 1-D array of integers")
-    if idx.min() < 0:
-        raise ValueError(f"steps must be >= 0, got min {idx.min()}")
+    idx = _check_steps(steps)
     alg = algorithm.astype(spectrum.dtype)
     aeff = effective_learning_rate(alg)
     if alg.is_stationary:
@@ -608,9 +703,8 @@ def adiabatic_loss(
         A = jnp.concatenate([jnp.zeros(1, aeff.dtype), jnp.cumsum(aeff)])[jnp.asarray(idx)]
     lam, c2 = spectrum.eigenvalues, spectrum.c2
     chunk = max(1, 4_000_000 // spectrum.size)
-    V_t = jax.lax.map(
-        lambda a: jnp.sum(lam * c2 * jnp.exp(-2.0 * lam * a)), A, batch_size=min(chunk, idx.size)
-    )
+    A_app = applied_learning_rate(alg, idx)
+    V_t, V_app = _signal_sums(lam, c2, jnp.stack([A, A_app], axis=-1), batch=min(chunk, idx.size))
     pl = spectrum.power_law
     if pl is None:
         V_pl = jnp.full_like(V_t, jnp.nan)
@@ -624,4 +718,4 @@ def adiabatic_loss(
             spectrum, algorithm, batch_size, tau, steps=np.minimum(idx, last)
         ).U_tilde
     loss = jnp.where(U < 1, V_t / (2.0 * (1.0 - U)), jnp.inf)
-    return AdiabaticPrediction(jnp.asarray(idx), A, V_t, V_pl, U, loss)
+    return AdiabaticPrediction(jnp.asarray(idx), A, V_t, V_pl, U, loss, A_app, V_app)
