@@ -50,17 +50,33 @@ def diabetes_regression(p: float = 2.0, scaling: str = "features+target", **kwar
     """
     if scaling not in _SCALINGS:
         raise ValueError(f"scaling must be one of {_SCALINGS}, got {scaling!r}")
-    try:
-        from sklearn.datasets import load_diabetes
-    except ImportError as err:  # pragma: no cover
-        raise ImportError("diabetes_regression needs scikit-learn (pip install scikit-learn)") from err
-    X, y = load_diabetes(return_X_y=True, scaled=False)
-    X, y = np.asarray(X, np.float64), np.asarray(y, np.float64)
+    X, y = _load_diabetes_raw()
     if scaling != "raw":
         X = _standardize(X)
     if scaling == "features+target":
         y = _standardize(y)
     return lp_regression(X, y, p, **kwargs)
+
+
+def _load_diabetes_raw():
+    """The raw diabetes arrays (442 x 10, 442), read from the CSV files that scikit-learn
+    ships, without importing scikit-learn itself (its import costs seconds); falls back to
+    ``sklearn.datasets.load_diabetes`` if the files are not where expected."""
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("diabetes_regression needs scikit-learn (pip install scikit-learn)")
+    folder = os.path.join(list(spec.submodule_search_locations)[0], "datasets", "data")
+    try:
+        X = np.loadtxt(os.path.join(folder, "diabetes_data_raw.csv.gz"))
+        y = np.loadtxt(os.path.join(folder, "diabetes_target.csv.gz"))
+    except OSError:  # pragma: no cover - layout changed: use the public loader
+        from sklearn.datasets import load_diabetes
+
+        X, y = load_diabetes(return_X_y=True, scaled=False)
+    return np.asarray(X, np.float64), np.asarray(y, np.float64)
 
 
 def synthetic_regression(

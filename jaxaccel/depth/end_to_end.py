@@ -74,9 +74,16 @@ def psd_power(M: jax.Array, a) -> jax.Array:
 
 
 def _padded_singular_values(W):
-    """Full SVD with zero-padded singular values for the left (k) and right (d) bases."""
+    """Full SVD with zero-padded singular values for the left (k) and right (d) bases.
+
+    Singular values below ``max(k, d) * eps * sigma_max`` are rounding noise of exact zeros
+    (as in :func:`psd_power`); they are set to 0, since a fractional power such as
+    ``sigma^{2/N}`` would amplify them (``(1e-16)^{1/2} = 1e-8`` for ``N = 4``).
+    """
     k, d = W.shape[-2:]
     U, s, Vt = jnp.linalg.svd(W, full_matrices=True)
+    cut = max(k, d) * jnp.finfo(s.dtype).eps * jnp.max(s, axis=-1, keepdims=True)
+    s = jnp.where(s > cut, s, 0.0)
     r = s.shape[-1]
     sl = jnp.concatenate([s, jnp.zeros(s.shape[:-1] + (k - r,), s.dtype)], axis=-1)
     sr = jnp.concatenate([s, jnp.zeros(s.shape[:-1] + (d - r,), s.dtype)], axis=-1)

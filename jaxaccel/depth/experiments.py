@@ -70,41 +70,69 @@ def select_lr(run: Run, lrs, criterion: str = "final") -> Selection:
         run: a sweep result with leading axes ``(E, S)`` (learning rate, seed) or ``(E,)``.
         lrs: ``(E,)`` the learning rates of the sweep.
         criterion: ``"final"`` (median over seeds of the loss at the last recorded step),
-            ``"auc"`` (median mean-log-loss, :func:`log_loss_auc`) or ``"hit"`` (median
-            iterations to the first threshold of the run).
+            ``"auc"`` (median mean-log-loss, :func:`log_loss_auc`), ``"hit"`` (median
+            iterations to the first threshold of the run) or ``"hit_then_final"`` (median
+            iterations to the first threshold, counted only for seeds whose final loss is
+            still below it, ties -- e.g. no learning rate reaches it -- broken by ``"final"``).
 
     Returns:
         A :class:`Selection`. Learning rates where any seed diverged are never selected.
+
+    Example:
+        >>> import numpy as np
+        >>> from jaxaccel.depth import Run, select_lr
+        >>> loss = np.array([[[1.0, 0.3]], [[1.0, 0.1]], [[1.0, np.inf]]])  # (E=3, S=1, R=2)
+        >>> run = Run(np.array([0, 9]), loss, np.array([[False], [False], [True]]),
+        ...           np.array([[-1], [-1], [5]]), np.array([[[4]], [[2]], [[1]]]), None,
+        ...           thresholds=np.array([0.5]))
+        >>> select_lr(run, [0.1, 0.2, 0.4], "hit_then_final").lr
+        0.2
     """
     lrs = np.asarray(lrs, float)
     div = np.asarray(run.diverged)
+    final = np.asarray(run.loss, float)[..., -1]
+    secondary = None
     if criterion == "final":
-        s = np.asarray(run.loss, float)[..., -1]
+        s = final
     elif criterion == "auc":
         s = log_loss_auc(run)
-    elif criterion == "hit":
+    elif criterion in ("hit", "hit_then_final"):
         h = np.asarray(run.hit_at)
         if h.shape[-1] == 0:
-            raise ValueError("criterion='hit' needs a run with thresholds")
+            raise ValueError(f"criterion={criterion!r} needs a run with thresholds")
         s = hits_as_float(h[..., 0])
+        if criterion == "hit_then_final":
+            if run.thresholds is None:
+                raise ValueError("criterion='hit_then_final' needs run.thresholds")
+            thr = float(np.asarray(run.thresholds).ravel()[0])
+            s = np.where(final < thr, s, np.inf)
+            secondary = final
     else:
-        raise ValueError(f"criterion must be 'final', 'auc' or 'hit', got {criterion!r}")
+        raise ValueError(
+            f"criterion must be 'final', 'auc', 'hit' or 'hit_then_final', got {criterion!r}")
     s = np.where(div, np.inf, s)
     if s.ndim == 1:
-        s = s[:, None]
-        div = div[:, None]
+        s, div = s[:, None], div[:, None]
+        secondary = None if secondary is None else secondary[:, None]
     if s.shape[0] != lrs.shape[0]:
         raise ValueError(f"lrs has {lrs.shape[0]} entries but the run has {s.shape[0]}")
-    score = np.median(s, axis=1)
-    score = np.where(np.any(np.reshape(div, s.shape), axis=1), np.inf, score)
-    i = int(np.argmin(score))
+    bad = np.any(np.reshape(div, s.shape), axis=1)
+    score = np.where(bad, np.inf, np.median(s, axis=1))
+    if secondary is None:
+        i = int(np.argmin(score))
+    else:
+        sec = np.where(bad, np.inf, np.median(np.where(np.reshape(div, s.shape), np.inf, secondary), axis=1))
+        i = int(np.lexsort((sec, score))[0])
     return Selection(i, float(lrs[i]), score)
 
 
 def median_iqr(x, axis=-1):
     """``(median, q25, q75)`` along ``axis`` (NaN-free input expected; inf allowed)."""
     x = np.asarray(x, float)
-    return (np.median(x, axis=axis), np.quantile(x, 0.25, axis=axis), np.quantile(x, 0.75, axis=axis))
+    with np.errstate(invalid="ignore"):  # inf entries ("never") interpolate to inf
+        q = np.quantile(x, [0.25, 0.5, 0.75], axis=axis)
+    q = np.where(np.isnan(q), np.inf, q)
+    return q[1], q[0], q[2]
 
 
 def relative_gap(loss, L_star: float) -> np.ndarray:

@@ -13,7 +13,8 @@ differ). All are pure functions of a PRNG key, so they ``vmap`` over seeds.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+import functools
+from typing import Sequence, Tuple
 
 import numpy as np
 import jax
@@ -171,6 +172,11 @@ def imbalance(layers: Sequence[jax.Array], relative: bool = False) -> jax.Array:
     Returns:
         Array of shape ``(N - 1,)`` (empty for ``N = 1``).
     """
+    return _imbalance(tuple(layers), relative=bool(relative))
+
+
+@functools.partial(jax.jit, static_argnames=("relative",))
+def _imbalance(layers, *, relative):
     N = len(layers)
     d = [
         jnp.linalg.norm(layers[j + 1].T @ layers[j + 1] - layers[j] @ layers[j].T)
@@ -191,10 +197,22 @@ def layer_velocity(layers, grad_e, lr, weight_decay=0.0) -> Layers:
 
 
 # ----------------------------------------------------------------------------- initialisations
-def _frame(key, n, r, dtype):
-    """An ``(n, r)`` matrix with orthonormal columns (QR of a Gaussian, signs fixed)."""
-    q, rr = jnp.linalg.qr(jax.random.normal(key, (n, r), dtype))
-    return q * jnp.where(jnp.diag(rr) < 0, -1.0, 1.0).astype(dtype)
+def _normals(key, shapes, dtype):
+    """Independent standard Gaussian arrays of the given shapes from ONE draw (a single
+    random-bits kernel to compile, whatever the depth)."""
+    sizes = [int(np.prod(sh)) for sh in shapes]
+    flat = jax.random.normal(key, (sum(sizes),), dtype)
+    out, start = [], 0
+    for sh, n in zip(shapes, sizes):
+        out.append(flat[start:start + n].reshape(sh))
+        start += n
+    return out
+
+
+def _orthonormalize(Z):
+    """Orthonormal columns spanning those of ``Z`` (QR, signs fixed so the map is unique)."""
+    q, rr = jnp.linalg.qr(Z)
+    return q * jnp.where(jnp.diag(rr) < 0, -1.0, 1.0).astype(Z.dtype)
 
 
 def _check_scale(scale, name="scale"):
@@ -244,21 +262,31 @@ def init_balanced(key, widths, scale=1e-2, target=None, dtype=jnp.float64) -> La
         raise ValueError(
             f"widths: the balanced recipe needs every hidden width >= min(d, k) = {r}, got {ws}"
         )
-    kt, *kf = jax.random.split(key, N + 1)
     if target is None:
         _check_scale(scale)
-        Z = jax.random.normal(kt, (k, d), dtype)
-        A = scale * Z / jnp.linalg.norm(Z, ord=2)
+        A = None
     else:
         A = V.as_float_array(target, "target", dtype=dtype)
         if A.shape != (k, d):
             raise ValueError(f"target must have shape (k, d) = {(k, d)}, got {A.shape}")
         V.check_finite(A, "target")
+    scale = 1.0 if scale is None else scale
+    return _balanced(key, jnp.asarray(scale, dtype), A, widths=ws, dtype=jnp.dtype(dtype))
+
+
+@functools.partial(jax.jit, static_argnames=("widths", "dtype"))
+def _balanced(key, scale, A, *, widths, dtype):
+    """Jitted core of :func:`init_balanced` (one compilation per architecture)."""
+    d, k, N = widths[0], widths[-1], len(widths) - 1
+    r = min(d, k)
+    Z, *F = _normals(key, [(k, d)] + [(widths[j + 1], r) for j in range(N - 1)], dtype)
+    if A is None:
+        A = scale * Z / jnp.linalg.norm(Z, ord=2)
     if N == 1:
         return (A,)
     U, s, Vt = jnp.linalg.svd(A, full_matrices=False)
     root = s ** (1.0 / N)
-    O = [_frame(kf[j], ws[j + 1], r, dtype) for j in range(N - 1)]
+    O = [_orthonormalize(Fj) for Fj in F]
     layers = [(O[0] * root) @ Vt]
     for j in range(1, N - 1):
         layers.append((O[j] * root) @ O[j - 1].T)
@@ -270,10 +298,13 @@ def init_gaussian(key, widths, scale=1e-2, dtype=jnp.float64) -> Layers:
     """I.i.d. ``N(0, scale^2)`` entries in every layer (the "near-zero" init, spec §A1.4)."""
     ws = check_widths(widths)
     _check_scale(scale)
-    keys = jax.random.split(key, len(ws) - 1)
-    return tuple(
-        scale * jax.random.normal(keys[j], (ws[j + 1], ws[j]), dtype) for j in range(len(ws) - 1)
-    )
+    return _gaussian(key, jnp.asarray(scale, dtype), widths=ws, dtype=jnp.dtype(dtype))
+
+
+@functools.partial(jax.jit, static_argnames=("widths", "dtype"))
+def _gaussian(key, scale, *, widths, dtype):
+    shapes = [(widths[j + 1], widths[j]) for j in range(len(widths) - 1)]
+    return tuple(scale * Z for Z in _normals(key, shapes, dtype))
 
 
 def init_identity(widths, scale=1.0, dtype=jnp.float64) -> Layers:
@@ -299,11 +330,16 @@ def init_orthogonal(key, widths, scale=1.0, dtype=jnp.float64) -> Layers:
     """
     ws = check_widths(widths)
     _check_scale(scale)
-    keys = jax.random.split(key, len(ws) - 1)
+    return _orthogonal(key, jnp.asarray(scale, dtype), widths=ws, dtype=jnp.dtype(dtype))
+
+
+@functools.partial(jax.jit, static_argnames=("widths", "dtype"))
+def _orthogonal(key, scale, *, widths, dtype):
+    pairs = [(widths[j + 1], widths[j]) for j in range(len(widths) - 1)]
+    Zs = _normals(key, [(max(a, b), min(a, b)) for a, b in pairs], dtype)
     out = []
-    for j in range(len(ws) - 1):
-        n_out, n_in = ws[j + 1], ws[j]
-        F = _frame(keys[j], max(n_out, n_in), min(n_out, n_in), dtype)
+    for (n_out, n_in), Z in zip(pairs, Zs):
+        F = _orthonormalize(Z)
         out.append(scale * (F if n_out >= n_in else F.T))
     return tuple(out)
 

@@ -18,7 +18,7 @@ tracked inside the scan, so iterations-to-threshold are exact without storing th
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Any, Callable, NamedTuple, Union
 
 import numpy as np
 import jax
@@ -45,6 +45,7 @@ class Run(NamedTuple):
             (``-1`` if never).
         params: final parameters (the layer tuple, ``W_e``, or ``(layers, opt_state)``'s layers).
         recorded: parameters at the recorded steps (leading axis ``R``) if asked, else ``None``.
+        thresholds: ``(n_thresholds,)`` the loss thresholds of ``hit_at``.
     """
 
     steps: jax.Array
@@ -54,6 +55,7 @@ class Run(NamedTuple):
     hit_at: jax.Array
     params: Any
     recorded: Any = None
+    thresholds: Any = None
 
 
 # ----------------------------------------------------------------------------- optimizers
@@ -306,7 +308,7 @@ def train_network(
     out = _network_run(layers, loss, jnp.asarray(lr, layers[0].dtype), jnp.asarray(weight_decay, layers[0].dtype),
                        rec, thr, div, steps=steps, optimizer=optimizer,
                        record_params=bool(record_params), batched=False)
-    run = Run(rec, *out)
+    run = Run(rec, *out, thresholds=thr)
     _warn_diverged(run, "train_network")
     return run
 
@@ -365,7 +367,7 @@ def train_end_to_end(
                    jnp.asarray(weight_decay, W0.dtype), rec, thr, div, steps=steps, method=method,
                    record_params=bool(record_params), batched=False, depth_batched=False,
                    static_depth=static_depth)
-    run = Run(rec, *out)
+    run = Run(rec, *out, thresholds=thr)
     _warn_diverged(run, "train_end_to_end")
     return run
 
@@ -403,7 +405,7 @@ def sweep_network(
     optimizer = _check_optimizer(optimizer)
     out = _network_run(ls, loss, lrs, jnp.asarray(weight_decay, ls[0].dtype), rec, thr, div,
                        steps=steps, optimizer=optimizer, record_params=bool(record_params), batched=True)
-    return Run(rec, *out)
+    return Run(rec, *out, thresholds=thr)
 
 
 def sweep_end_to_end(
@@ -439,4 +441,4 @@ def sweep_end_to_end(
     out = _e2e_run(W0, loss, lrs, jnp.asarray(depth, W0.dtype), jnp.asarray(weight_decay, W0.dtype),
                    rec, thr, div, steps=steps, method=method, record_params=bool(record_params),
                    batched=True, depth_batched=depth_batched, static_depth=static_depth)
-    return Run(rec, *out)
+    return Run(rec, *out, thresholds=thr)
