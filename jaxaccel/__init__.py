@@ -63,7 +63,13 @@ from jaxaccel.memory1_theory import triplet_from_algorithm as triplet_from_algor
 from jaxaccel.memory1_theory import triplet_from_effective as triplet_from_effective
 from jaxaccel.memory1_theory import triplet_from_torch as triplet_from_torch
 
+from jaxaccel.stability import PHASES as PHASES
+from jaxaccel.stability import LossPrediction as LossPrediction
 from jaxaccel.stability import NoisyStability as NoisyStability
+from jaxaccel.stability import RegionAnalysis as RegionAnalysis
+from jaxaccel.stability import Theorem7Path as Theorem7Path
+from jaxaccel.stability import propagator_radius as propagator_radius
+from jaxaccel.stability import theorem7_default_paths as theorem7_default_paths
 from jaxaccel.stability import PhaseDiagram as PhaseDiagram
 from jaxaccel.stability import StabilityMap as StabilityMap
 from jaxaccel.stability import StrictStability as StrictStability

@@ -84,7 +84,7 @@ def test_gd_margin_closed_form():
 
 def test_strict_stability_memory1_matches_theorem6_and_brute_force():
     """vmapped strict_stability on 1000 random memory-1 triplets (a = 0): the decision
-    equals (227); on 20 stable cases the margin equals the brute-force minimum of
+    equals (227) and the vmapped results equal single calls; on 20 stable cases the margin equals the brute-force minimum of
     (1 - rho(S_lambda)) lambda_max / lambda over 4000 grid points (incl. the lambda -> 0
     limit alpha_eff lambda_max and 1 - rho(D)) to 1e-6 relative (the grid is coarser than
     the refinement)."""
@@ -93,12 +93,15 @@ def test_strict_stability_memory1_matches_theorem6_and_brute_force():
     beta = rng.uniform(-1.05, 1.05, n)
     lm = np.exp(rng.uniform(-2, 2, n))
     q0, q1 = rng.uniform(-1, 2, n) / lm, rng.uniform(-4.5, 0.5, n) / lm
-    f = jax.jit(jax.vmap(lambda d, a, b, l: st._strict_core(
-        algorithms.memory1_triplet(d, a, b), l * 1e-8, l, jnp.zeros(()), with_A=False, n_log=256,
-        n_lin=128, refine=40)))
+    f = jax.jit(jax.vmap(lambda d, a, b, l: st.strict_stability(algorithms.memory1_triplet(d, a, b), l)))
     r = f(1 - beta, q0, q1, lm)
     thm = np.asarray(m1.memory1_conditions(1 - beta, q0, q1, lm).stable)
     assert int(np.sum(np.asarray(r.stable) != thm)) == 0
+    # the vmapped public function equals single calls
+    for i in range(3):
+        one = st.strict_stability(algorithms.memory1_triplet(1 - beta[i], q0[i], q1[i]), lm[i])
+        np.testing.assert_allclose(float(r.margin[i]), float(one.margin), rtol=1e-14)
+        assert bool(r.stable[i]) == bool(one.stable)
     assert 0.1 < thm.mean() < 0.9
     # margin against brute force on 40 stable cases
     s = np.concatenate([np.logspace(-8, 0, 2000), np.linspace(0, 1, 2001)[1:]])
@@ -116,14 +119,15 @@ def test_strict_stability_memory1_matches_theorem6_and_brute_force():
         assert got <= brute * (1 + 1e-9) and got >= brute * (1 - 1e-6), (i, got, brute)
 
 
-@pytest.mark.parametrize("M", [2, 3])
+@pytest.mark.parametrize("M", [pytest.param(2, marks=pytest.mark.slow), 3])
 def test_strict_stability_general_M_vs_dense_eigenvalues(M):
-    """M = 2, 3 (shift a != 0): the root-locus decision vs LAPACK radii on 4500 lambda points
-    (0 mismatches); at every reported crossing one eigenvalue of S_lambda has modulus 1."""
+    """M = 2, 3 (shift a != 0), 20 random algorithms each: the root-locus decision vs LAPACK
+    radii on 2000 lambda points (0 mismatches); at every reported crossing one eigenvalue of
+    S_lambda has modulus 1."""
     rng = np.random.default_rng(30 + M)
     s = np.concatenate([np.logspace(-9, 0, 800), np.linspace(0, 1, 1201)[1:]])
     n_stable = 0
-    for _ in range(30):
+    for _ in range(20):
         alg = _random_alg(rng, M)
         r = st.strict_stability(alg, 1.0)
         rho = np.abs(np.linalg.eigvals(np.asarray(alg.transition_matrix(s)))).max()
@@ -134,42 +138,61 @@ def test_strict_stability_general_M_vs_dense_eigenvalues(M):
             if np.isfinite(c):
                 mu = np.linalg.eigvals(np.asarray(alg.transition_matrix(c)))
                 assert np.min(np.abs(np.abs(mu) - 1)) < 1e-9
-    assert 5 < n_stable < 28
+    assert 3 < n_stable < 18
 
 
 def test_instability_between_the_nodes_is_found():
     """An M = 2 algorithm (Theorem 1 converse: P = (mu - 1)(mu^2 - 2 r cos(th) mu + r^2),
     Q below) whose complex pair leaves the unit disk only for lambda in (0.418, 0.557), a gap
     between the nodes 1 and 1/4 of the nu = 2 power-law spectrum: sampling the eigenvalues
-    says stable, strict_stability (whole interval, root locus) does not; its crossings are
-    the band edges and its radius the dense-grid maximum (LAPACK on 2e5 points)."""
+    says stable, strict_stability (whole interval, root locus) does not. Its crossings are
+    the band edges (LAPACK: rho(S) = 1 there to 1e-9, > 1 just inside, < 1 just outside) and
+    its radius the maximum of LAPACK radii (dense grid of 40001 points refined by golden
+    section, rtol 1e-9)."""
     th, r = 0.47, 0.964
     P = np.polynomial.polynomial.polyfromroots([1.0, r * np.exp(1j * th), r * np.exp(-1j * th)]).real
     alg = ja.from_multistep(P, [-0.156, 0.597, -0.565])
     s = ja.power_law_spectrum(100, nu=2.0, zeta=0.5)
     nodes = np.asarray(s.eigenvalues)
-    assert np.abs(np.linalg.eigvals(np.asarray(alg.transition_matrix(nodes)))).max() < 1
-    x = np.linspace(nodes.min(), 1.0, 200_001)
-    rho = np.abs(np.linalg.eigvals(np.asarray(alg.transition_matrix(x)))).max(-1)
-    band = x[rho > 1]
+    rho = lambda x: np.abs(np.linalg.eigvals(np.asarray(alg.transition_matrix(np.asarray(x))))).max(-1)  # noqa: E731
+    assert rho(nodes).max() < 1
+    x = np.linspace(nodes.min(), 1.0, 40_001)
+    rx = rho(x)
+    band = x[rx > 1]
     assert 0.4 < band.min() < band.max() < 0.6
     res = st.strict_stability(alg, s)
     assert not bool(res.stable) and float(res.margin) < 0
-    c = np.asarray(res.crossings)
-    assert np.min(np.abs(c - band.min())) < 1e-5 and np.min(np.abs(c - band.max())) < 1e-5
-    np.testing.assert_allclose(float(res.radius), rho.max(), rtol=1e-8)
+    c = np.sort(np.asarray(res.crossings)[np.isfinite(np.asarray(res.crossings))])
+    inside = c[(c > 0.3) & (c < 0.7)]
+    assert inside.size == 2 and abs(inside[0] - band.min()) < 5e-5 and abs(inside[1] - band.max()) < 5e-5
+    np.testing.assert_allclose(rho(inside), 1.0, atol=1e-9)
+    h = 1e-6
+    assert np.all(rho([inside[0] + h, inside[1] - h]) > 1) and np.all(rho([inside[0] - h, inside[1] + h]) < 1)
+    # golden-section refinement of the dense maximum
+    k = int(np.argmax(rx))
+    lo, hi = x[max(k - 1, 0)], x[min(k + 1, x.size - 1)]
+    g = (np.sqrt(5) - 1) / 2
+    for _ in range(60):
+        m1_, m2_ = hi - g * (hi - lo), lo + g * (hi - lo)
+        if rho(m1_) >= rho(m2_):
+            hi = m2_
+        else:
+            lo = m1_
+    rmax = max(rx.max(), float(rho(0.5 * (lo + hi))))
+    np.testing.assert_allclose(float(res.radius), rmax, rtol=1e-9)
     assert band.min() <= float(res.lambda_worst) <= band.max()
 
 
+@pytest.mark.slow
 def test_second_moment_map_stability_with_tau2():
     """With tau2 != 0 the map (16) can be unstable while S is stable (tau2 < 0) - the result
-    matches LAPACK radii of (16) on a dense grid for 80 random Heavy Ball cases, and the
-    reported radius of (16) the maximum over 20001 points (rtol 1e-6) for 10 of them."""
+    matches LAPACK radii of (16) on a dense grid for 50 random Heavy Ball cases, and the
+    reported radius of (16) the maximum over 20001 points (rtol 1e-6) for 5 of them."""
     rng = np.random.default_rng(50)
     s = np.concatenate([np.logspace(-6, 0, 300), np.linspace(0, 1, 401)[1:]])
     fine = np.linspace(1e-8, 1.0, 20001)
     n_diff = 0
-    for k in range(80):
+    for k in range(50):
         alg = ja.heavy_ball(rng.uniform(0.05, 4.0), rng.uniform(-0.95, 0.99))
         b, tau2 = rng.uniform(1, 10), rng.choice([-1.0, 1.0])
         r = st.strict_stability(alg, 1.0, batch_size=b, tau=(1.0, tau2))
@@ -179,18 +202,13 @@ def test_second_moment_map_stability_with_tau2():
             continue
         assert bool(r.stable) == bool(rA < 1 and rS < 1)
         n_diff += bool(rS < 1) != bool(rA < 1)
-        if k < 10:
+        if k < 5:
             rf = np.abs(np.linalg.eigvals(_A_sym(alg, fine, b, tau2))).max()
             np.testing.assert_allclose(float(r.radius_A), max(rf, rA), rtol=1e-6)
     assert n_diff > 3  # the tau2 term matters in some cases
 
 
-def test_vmap_matches_single_calls_and_bad_input():
-    a, b = jnp.array([0.5, 3.0, 1.0]), jnp.array([0.5, 0.5, 0.95])
-    r = jax.vmap(lambda x, y: st.strict_stability(ja.heavy_ball(x, y), 1.0))(a, b)
-    for i in range(3):
-        one = st.strict_stability(ja.heavy_ball(float(a[i]), float(b[i])), 1.0)
-        np.testing.assert_allclose(float(r.margin[i]), float(one.margin), rtol=1e-14)
+def test_strict_stability_bad_input():
     with pytest.raises(ValueError, match="stationary"):
         st.strict_stability(ja.heavy_ball(np.ones(3), 0.5), 1.0)
     with pytest.raises(ValueError, match="spectrum"):
@@ -224,23 +242,23 @@ def test_phase_diagram_matches_simulated_sgd_exponents():
 # ============================================================================ noisy stability
 def _series_U(spectrum, alg, b, tau, n_terms=20000):
     """U_Sigma = sum_n U_n with U_n = tau1/b sum_k m_k lambda_k^2 <E11, A^{n-1}(v v^T)> (18),
-    iterated explicitly (and U~ with wbar wbar^T on the left)."""
+    iterated explicitly with numpy, all nodes at once (and U~ with wbar wbar^T on the left)."""
     S0, v, w = (np.asarray(x) for x in alg.transition_parts())
     lam, m = np.asarray(spectrum.eigenvalues), np.asarray(spectrum.weights)
-    U = Ut = 0.0
-    for lk, mk in zip(lam, m):
-        S = S0 + lk * np.outer(v, w)
-        Z = np.outer(v, v)
-        acc = accw = 0.0
-        for _ in range(n_terms):
-            acc += Z[0, 0]
-            accw += w @ Z @ w
-            Z = S @ Z @ S.T - tau[1] / b * lk**2 * (w @ Z @ w) * np.outer(v, v)
-            if abs(Z).max() < 1e-20:
-                break
-        U += tau[0] / b * mk * lk**2 * acc
-        Ut += tau[0] / b * mk * lk**2 * accw
-    return U, Ut
+    S = S0[None] + lam[:, None, None] * np.outer(v, w)[None]
+    vv = np.outer(v, v)
+    Z = np.broadcast_to(vv, S.shape).copy()
+    acc = np.zeros(lam.size)
+    accw = np.zeros(lam.size)
+    for _ in range(n_terms):
+        acc += Z[:, 0, 0]
+        zw = np.einsum("i,nij,j->n", w, Z, w)
+        accw += zw
+        Z = S @ Z @ S.transpose(0, 2, 1) - (tau[1] / b * lam**2 * zw)[:, None, None] * vv
+        if np.abs(Z).max() < 1e-20:
+            break
+    c = tau[0] / b * m * lam**2
+    return float(c @ acc), float(c @ accw)
 
 
 def test_noisy_stability_matches_the_propagator_series():
@@ -256,50 +274,76 @@ def test_noisy_stability_matches_the_propagator_series():
     assert not bool(r.stable) and not bool(r.strict.stable)
 
 
-def test_predicted_loss_constant_matches_simulation():
-    """L_t t^xi / C_L at t = 2e4 on continuum power laws (N = 1e8): signal phase (nu = 2 and
-    1.5, zeta = 0.5) and noise phase (nu = 2, zeta = 2.5), for Heavy Ball, an accelerated
-    memory-1 triplet and Nesterov (shift a != 0: formulas (181), (182)); within 1 %."""
-    algs = [ja.heavy_ball(0.5, 0.5), ja.memory1_triplet(*m1.triplet_from_effective(0.05, 5.0, 0.5)),
-            ja.nesterov(0.3, 0.6)]
-    for nu, zeta, phase in [(2.0, 0.5, "signal"), (1.5, 0.5, "signal"), (2.0, 2.5, "noise")]:
+def _check_loss_constants(cases, algs, T=20_000):
+    """L_t t^xi / C_L at t = T on continuum power laws (N = 1e8) within 1 %."""
+    for nu, zeta, phase in cases:
         s = ja.power_law_continuum(nu, zeta, n_max=1e8)
         for alg in algs:
             p = st.predicted_loss(s, alg, 10.0)
             assert p.phase == phase
-            T = 20_000
             r = ja.simulate(s, alg, T, batch_size=10.0, record=np.array([T]))
             ratio = float(r.loss[-1]) * T**p.exponent / float(p.constant)
             assert abs(ratio - 1) < 0.01, (nu, zeta, ratio)
 
 
+@pytest.mark.slow
+def test_predicted_loss_constant_matches_simulation():
+    """Signal (zeta = 0.5) and noise (zeta = 2.5) phase at nu = 2, Heavy Ball and an
+    accelerated memory-1 triplet: C_L of (20) / (21) with (211), (221) vs simulate."""
+    _check_loss_constants([(2.0, 0.5, "signal"), (2.0, 2.5, "noise")],
+                          [ja.heavy_ball(0.5, 0.5),
+                           ja.memory1_triplet(*m1.triplet_from_effective(0.05, 5.0, 0.5))])
+
+
+@pytest.mark.slow
+def test_predicted_loss_constant_matches_simulation_all():
+    """Also nu = 1.5 and Nesterov (shift a != 0: formulas (181), (182))."""
+    _check_loss_constants([(2.0, 0.5, "signal"), (1.5, 0.5, "signal"), (2.0, 2.5, "noise")],
+                          [ja.heavy_ball(0.5, 0.5),
+                           ja.memory1_triplet(*m1.triplet_from_effective(0.05, 5.0, 0.5)),
+                           ja.nesterov(0.3, 0.6)])
+
+
 # ============================================================================ maps
+# one spectrum size and small grids (padded to 16 points) for the map tests: one compiled
+# program per family is shared between them
+S_MAP = ja.power_law_spectrum(100, nu=2.0, zeta=0.5)
+HB_GRID = {"alpha": np.linspace(0.02, 3.0, 8), "beta": np.linspace(-0.9, 0.97, 8)}
+
 def test_map_matches_pointwise_results_and_chunking():
-    s = ja.power_law_spectrum(500, nu=2.0, zeta=0.5)
-    grid = {"alpha": np.array([0.2, 0.9, 1.8, 3.0]), "beta": np.array([-0.5, 0.3, 0.9])}
+    """Map (one chunk, and one point per chunk under a tiny memory budget) vs strict_stability,
+    noisy_stability and predicted_loss called point by point (every fifth grid point)."""
+    s, grid = S_MAP, HB_GRID
     m = st.stability_map(s, "heavy_ball", grid, batch_size=5.0)
     small = st.stability_map(s, "heavy_ball", grid, batch_size=5.0, memory_budget=1e5)
     # chunking changes only the summation order of the eigen-sums: equal to a few ulp
     for f in ("margin", "radius", "U", "alpha_eff", "C_L"):
         np.testing.assert_allclose(np.asarray(getattr(m, f)), np.asarray(getattr(small, f)),
                                    rtol=1e-13)
-    for i, a in enumerate(grid["alpha"]):
-        for j, b in enumerate(grid["beta"]):
-            alg = ja.heavy_ball(a, b)
-            ns = st.noisy_stability(s, alg, 5.0)
-            np.testing.assert_allclose(float(m.margin[i, j]), float(ns.strict.margin), rtol=1e-6)
-            assert bool(m.stable[i, j]) == bool(ns.stable)
-            if bool(ns.stable):
-                np.testing.assert_allclose(float(m.U[i, j]), float(ns.U), rtol=1e-12)
-                np.testing.assert_allclose(float(m.C_L[i, j]),
-                                           float(st.predicted_loss(s, alg, 5.0).constant), rtol=1e-12)
-    assert m.axes["alpha"] is not None and list(m.axes) == ["alpha", "beta"]
+    n_stable = 0
+    for k in range(0, 64, 5):
+        i, j = divmod(k, 8)
+        alg = ja.heavy_ball(grid["alpha"][i], grid["beta"][j])
+        ns = st.noisy_stability(s, alg, 5.0)
+        np.testing.assert_allclose(float(m.margin[i, j]), float(ns.strict.margin), rtol=1e-6)
+        np.testing.assert_allclose(float(m.radius[i, j]), float(ns.strict.radius), rtol=1e-9)
+        assert bool(m.stable[i, j]) == bool(ns.stable)
+        if bool(ns.stable):
+            n_stable += 1
+            np.testing.assert_allclose(float(m.U[i, j]), float(ns.U), rtol=1e-12)
+            np.testing.assert_allclose(float(m.C_L[i, j]),
+                                       float(st.predicted_loss(s, alg, 5.0).constant), rtol=1e-12)
+        else:
+            assert np.isinf(float(m.C_L[i, j]))
+    assert 2 <= n_stable <= 11
+    np.testing.assert_allclose(m.alpha_eff, grid["alpha"][:, None] / (1 - grid["beta"][None, :]),
+                               rtol=1e-13)
+    assert list(m.axes) == ["alpha", "beta"] and m.margin.shape == (8, 8)
 
 
 def test_memory1_family_parametrisations_agree():
-    """(q0, alpha_eff) at fixed delta == the same points given as (delta, q0, q1), and a user
-    function family == the named family."""
-    s = ja.power_law_spectrum(300, nu=2.0, zeta=0.5)
+    """(q0, alpha_eff) at fixed delta == the same points given as (delta, q0, q1)."""
+    s = S_MAP
     q0 = np.array([0.1, 0.5])
     ae = np.array([2.0, 20.0])
     a = st.stability_map(s, "memory1", {"q0": q0, "alpha_eff": ae}, 10.0, (1.0, 0.0),
@@ -310,12 +354,27 @@ def test_memory1_family_parametrisations_agree():
             q1 = -Q0[i, j] - 0.05 * AE[i, j]
             ns = st.noisy_stability(s, ja.memory1_triplet(0.05, Q0[i, j], q1), 10.0, (1.0, 0.0))
             np.testing.assert_allclose(float(a.U[i, j]), float(ns.U), rtol=1e-10)
+            np.testing.assert_allclose(float(a.margin[i, j]), float(ns.strict.margin), rtol=1e-6)
     np.testing.assert_allclose(a.alpha_eff, AE, rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_callable_family_and_3d_grid():
+    """A user function family == the named family; a 3-D grid (batch size as third axis) ==
+    2-D maps at each batch size."""
+    s = S_MAP
     c = st.stability_map(s, lambda alpha, beta: ja.heavy_ball(alpha, beta),
                          {"alpha": [0.5, 1.0], "beta": [0.2]}, 10.0)
     d = st.stability_map(s, "heavy_ball", {"alpha": [0.5, 1.0], "beta": [0.2]}, 10.0)
     np.testing.assert_allclose(np.asarray(c.U), np.asarray(d.U), rtol=1e-10)
     np.testing.assert_allclose(np.asarray(c.margin), np.asarray(d.margin), rtol=1e-12)
+    g3 = st.stability_map(s, "heavy_ball", {"alpha": [0.5, 1.0], "beta": [0.2, 0.6],
+                                            "batch_size": [2.0, 10.0]})
+    assert g3.U.shape == (2, 2, 2)
+    for k, b in enumerate([2.0, 10.0]):
+        g2 = st.stability_map(s, "heavy_ball", {"alpha": [0.5, 1.0], "beta": [0.2, 0.6]}, b)
+        np.testing.assert_allclose(np.asarray(g3.U[..., k]), np.asarray(g2.U), rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(g3.C_L[..., k]), np.asarray(g2.C_L), rtol=1e-12)
 
 
 def test_map_bad_input_names_the_argument():
@@ -349,27 +408,30 @@ def _map_vs_simulate(n_grid, steps_bounded, steps_diverge, threshold, n=100):
     """HB (alpha, beta) map on a power-law spectrum (nu = 2, N = n, b = 1, Gaussian tau) vs
     simulate: points the map calls stable (margin > 1e-3, U < 0.99) stay below
     ``threshold * L_0`` for ``steps_bounded`` steps; points with U > 1.01 (U = inf when a node
-    is unstable) or radius > 1 are flagged diverged within ``steps_diverge`` steps."""
-    s = ja.power_law_spectrum(n, nu=2.0, zeta=0.5)
-    alpha = np.linspace(0.02, 4.2, n_grid)
+    is unstable) or radius > 1 are flagged diverged within ``steps_diverge`` steps. One run of
+    ``steps_diverge`` steps per point; simulate checks every step, so "bounded for
+    ``steps_bounded`` steps" is ``diverged_at`` absent or later."""
+    s = S_MAP if n == 100 else ja.power_law_spectrum(n, nu=2.0, zeta=0.5)
+    alpha = np.linspace(0.02, 3.0, n_grid)
     beta = np.linspace(-0.9, 0.97, n_grid)
     m = st.stability_map(s, "heavy_ball", {"alpha": alpha, "beta": beta}, batch_size=1.0)
     margin, U, radius = (np.asarray(x) for x in (m.margin, m.U, m.radius))
     stable = (margin > 1e-3) & (U < 0.99)
     unstable = (U > 1.01) | (radius > 1)
     assert not np.any(stable & unstable)
-    g1 = ja.simulate_grid(s, ja.heavy_ball, {"alpha": alpha, "beta": beta}, steps_bounded,
-                          batch_size=1.0, record=("log", 20), divergence_threshold=threshold)
-    g2 = ja.simulate_grid(s, ja.heavy_ball, {"alpha": alpha, "beta": beta}, steps_diverge,
-                          batch_size=1.0, record=("log", 20), divergence_threshold=threshold)
-    d1, d2 = np.asarray(g1.diverged), np.asarray(g2.diverged)
-    return stable, unstable, d1, d2, U
+    g = ja.simulate_grid(s, ja.heavy_ball, {"alpha": alpha, "beta": beta}, steps_diverge,
+                         batch_size=1.0, record=np.array([steps_diverge]),
+                         divergence_threshold=threshold)
+    div, at = np.asarray(g.diverged), np.asarray(g.diverged_at)
+    d1 = div & (at <= steps_bounded)
+    return stable, unstable, d1, div, U
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_map_agrees_with_simulation_quick():
     stable, unstable, d1, d2, U = _map_vs_simulate(8, 2_000, 20_000, 1e8)
     assert stable.sum() >= 10 and unstable.sum() >= 10
+    assert np.sum(unstable & (U > 1.01) & np.isfinite(U)) >= 3  # noise-driven divergence too
     assert not np.any(d1[stable]), "a run the map calls stable diverged"
     assert np.all(d2[unstable]), "a run the map calls unstable stayed bounded"
 
@@ -380,7 +442,9 @@ def test_map_agrees_with_simulation_20x20():
     """Acceptance: 20 x 20 grid, bounded for 1e4 steps / diverged within 1e5 steps."""
     stable, unstable, d1, d2, U = _map_vs_simulate(20, 10_000, 100_000, 1e8)
     assert stable.sum() >= 50 and unstable.sum() >= 50
+    assert np.sum(unstable & (U > 1.01) & np.isfinite(U)) >= 20
     assert not np.any(d1[stable])
+    assert not np.any(d2[stable]), "a stable run diverged within 1e5 steps"
     assert np.all(d2[unstable])
 
 
@@ -398,10 +462,14 @@ def _check_table(spectrum):
     r = st.theorem7_paths(spectrum, eps, q0=0.5)
     for name in ("edge", "inside", "outside"):
         first, last = SPEC_TABLE[name]
-        np.testing.assert_allclose(r[name].scaled_U[[0, -1]], [first, last], rtol=0.02)
+        np.testing.assert_allclose(np.asarray(r[name].scaled_U)[[0, -1]], [first, last], rtol=0.02)
     v = st.theorem7_paths(spectrum, np.array([1e-2, 1e-8]),
                           {"vanishing_q0": st.theorem7_default_paths(2.0)["vanishing_q0"]})
-    np.testing.assert_allclose(v["vanishing_q0"].scaled_U, SPEC_TABLE["vanishing_q0"], rtol=0.03)
+    vq = np.asarray(v["vanishing_q0"].scaled_U)
+    np.testing.assert_allclose(vq[0], SPEC_TABLE["vanishing_q0"][0], rtol=0.02)
+    # the spec quotes 0.15 to two digits: agree to within half a unit of the last digit
+    # (the exact N = 1e7 sum is 0.14526, as is the quadrature)
+    assert abs(vq[1] - SPEC_TABLE["vanishing_q0"][1]) <= 0.005, vq[1]
     hb = r["heavy_ball"]
     lam_sum = float(jnp.sum(spectrum.weights * spectrum.eigenvalues))
     np.testing.assert_allclose(hb.scaled_U, hb.alpha_eff * lam_sum / 2, rtol=0.02)  # grows
@@ -409,8 +477,8 @@ def _check_table(spectrum):
 
 
 def test_theorem7_table_quick():
-    """The §6.5 table (nu = 2, N = 1e7, q0 = 0.5) within 2 % (3 % for the 0.15 entry, given to
-    two digits), with the N = 1e7 spectrum represented by ~1400 quadrature nodes
+    """The §6.5 table (nu = 2, N = 1e7, q0 = 0.5) within 2 % (the 0.15 entry, given to two
+    digits, to half a unit of its last digit), with the N = 1e7 spectrum represented by ~1400 quadrature nodes
     (power_law_continuum); the (26) estimate is within a factor 3 of (25) on q0 > 0 paths."""
     s = ja.power_law_continuum(2.0, 0.5, n_max=1e7)
     r = _check_table(s)
@@ -435,8 +503,7 @@ def test_plotting_helpers(tmp_path):
     matplotlib.use("Agg")
     from jaxaccel import plotting as jp
 
-    s = ja.power_law_spectrum(200, nu=2.0, zeta=0.5)
-    m = st.stability_map(s, "heavy_ball", {"alpha": np.linspace(0.1, 4, 6), "beta": np.linspace(-0.5, 0.9, 5)}, 5.0)
+    m = st.stability_map(S_MAP, "heavy_ball", HB_GRID, 5.0)
     fig, axes = jp.new_figure(1, 3)
     for ax, field in zip(axes, ("margin", "U", "C_L")):
         ax, mesh, cb = jp.plot_map(m, field, ax)
@@ -449,4 +516,6 @@ def test_plotting_helpers(tmp_path):
     path = jp.save(fig, str(tmp_path / "maps.png"))
     assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="2-D"):
-        jp.plot_map(st.stability_map(s, "gd", {"alpha": [0.5, 1.0]}, 5.0))
+        jp.plot_map(m._replace(axes={"alpha": HB_GRID["alpha"]}))
+    with pytest.raises(ValueError, match="field"):
+        jp.plot_map(m, "loss")
