@@ -113,6 +113,14 @@ from jaxaccel.montecarlo import gaussian_sgd as gaussian_sgd
 from jaxaccel.montecarlo import monte_carlo_sgd as monte_carlo_sgd
 from jaxaccel.montecarlo import predict_se as predict_se
 
+from jaxaccel.montecarlo import batch_factor as batch_factor
+from jaxaccel.montecarlo import kernel_regression_data as kernel_regression_data
+from jaxaccel.data import fit_spectrum_exponents as fit_spectrum_exponents
+from jaxaccel.data import load_digits as load_digits
+from jaxaccel.data import relu_ntk as relu_ntk
+from jaxaccel import data as data
+from jaxaccel import montecarlo as montecarlo
+
 # optax transforms share names with the algorithm constructors: use them as ``jaxaccel.optim.*``
 from jaxaccel import optim as optim
 

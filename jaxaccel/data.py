@@ -155,10 +155,11 @@ def mlp_init(key, d_in: int, width: int, d_out: int, bias: float = 1.0):
     if not (np.isfinite(bias) and bias >= 0):
         raise ValueError(f"bias must be finite and >= 0, got {bias!r}")
     h = width // 2
-    kw, kc, ka = jax.random.split(key, 3)
-    W = jax.random.normal(kw, (d_in, h))
-    c = jax.random.normal(kc, (h,))
-    a = jax.random.normal(ka, (h, d_out))
+    # one draw for all three blocks: a single sampler to compile, whatever the shapes
+    z = jax.random.normal(key, (h * (d_in + 1 + d_out),))
+    W = z[: d_in * h].reshape(d_in, h)
+    c = z[d_in * h : (d_in + 1) * h]
+    a = z[(d_in + 1) * h :].reshape(h, d_out)
     return {
         "W": jnp.concatenate([W, W], axis=1),
         "c": jnp.concatenate([c, c]) * bias,

@@ -33,7 +33,7 @@ and ``tau``, so a Monte-Carlo curve and its SE prediction are compared in two li
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple, Optional, Tuple, Union
+from typing import NamedTuple, Tuple, Union
 
 import numpy as np
 import jax
@@ -77,6 +77,8 @@ class MonteCarloResult(NamedTuple):
         diverged: ``True`` when at least one run diverged (non-finite loss, or a loss above
             ``divergence_threshold * L_0``).
         n_diverged: number of diverged runs.
+        diverged_at: the first recorded step at which some run was flagged as diverged
+            (``-1`` if none); from there on ``loss`` is ``+inf``.
     """
 
     steps: jax.Array
@@ -87,6 +89,7 @@ class MonteCarloResult(NamedTuple):
     n_seeds: int
     diverged: bool = False
     n_diverged: int = 0
+    diverged_at: int = -1
 
 
 # ----------------------------------------------------------------------------- data models
@@ -504,6 +507,9 @@ def kernel_regression_data(kernel, targets, replace: bool = False,
 
 
 # ----------------------------------------------------------------------------- the MC kernel
+_NEVER = np.iinfo(np.int32).max  # "no divergence yet" for the running minimum of flagged steps
+
+
 def _has_memory_state(state) -> bool:
     return any(
         isinstance(s, optim.MemoryState)
@@ -512,7 +518,8 @@ def _has_memory_state(state) -> bool:
 
 
 def _path(key, data, e0, rec, threshold, alg, tx, batch_size):
-    """One stochastic trajectory; returns the recorded ``(L_t, L~_t)`` and a divergence flag.
+    """One stochastic trajectory: the recorded ``(L_t, L~_t)``, a divergence flag and the first
+    flagged recorded step (``_NEVER`` if none).
 
     The steps between consecutive recorded steps run in a ``fori_loop`` (its bounds are the
     same for every seed, so it stays a loop under ``vmap``); losses are evaluated only at the
@@ -539,14 +546,15 @@ def _path(key, data, e0, rec, threshold, alg, tx, batch_size):
         return optax.apply_updates(y, upd), st
 
     def segment(carry, t_next):
-        y, st, t_prev, bad = carry
+        y, st, t_prev, bad, bad_at = carry
         y, st = jax.lax.fori_loop(t_prev, t_next, step, (y, st))
-        L, Lg, bad = observe(y, st, bad)
-        return (y, st, t_next, bad), jnp.stack([L, Lg])
+        L, Lg, now_bad = observe(y, st, bad)
+        bad_at = jnp.where(now_bad & ~bad, t_next, bad_at)
+        return (y, st, t_next, now_bad, bad_at), jnp.stack([L, Lg])
 
-    carry0 = (e0, st0, jnp.int32(0), jnp.zeros((), bool))
-    (_, _, _, bad), vals = jax.lax.scan(segment, carry0, rec)
-    return vals, bad
+    carry0 = (e0, st0, jnp.int32(0), jnp.zeros((), bool), jnp.int32(_NEVER))
+    (_, _, _, bad, bad_at), vals = jax.lax.scan(segment, carry0, rec)
+    return vals, bad, bad_at
 
 
 @functools.partial(jax.jit, static_argnames=("tx", "batch_size", "chunk", "n_chunks"))
@@ -558,12 +566,14 @@ def _mc(key, data, e0, rec, threshold, alg, *, tx, batch_size, chunk, n_chunks):
 
     def one_chunk(acc, i):
         keys = jax.random.split(jax.random.fold_in(key, i), chunk)
-        vals, bad = jax.vmap(lambda k: path(k))(keys)  # (chunk, R, 2), (chunk,)
-        return (acc[0] + vals.sum(0), acc[1] + (vals * vals).sum(0), acc[2] + bad.sum(dtype=jnp.int32)), None
+        vals, bad, bad_at = jax.vmap(lambda k: path(k))(keys)  # (chunk, R, 2), (chunk,), (chunk,)
+        return (acc[0] + vals.sum(0), acc[1] + (vals * vals).sum(0),
+                acc[2] + bad.sum(dtype=jnp.int32), jnp.minimum(acc[3], bad_at.min())), None
 
     zero = jnp.zeros((rec.shape[0], 2), e0.dtype)
-    (s1, s2, nbad), _ = jax.lax.scan(one_chunk, (zero, zero, jnp.int32(0)), jnp.arange(n_chunks))
-    return s1, s2, nbad
+    acc0 = (zero, zero, jnp.int32(0), jnp.int32(_NEVER))
+    (s1, s2, nbad, first), _ = jax.lax.scan(one_chunk, acc0, jnp.arange(n_chunks))
+    return s1, s2, nbad, first
 
 
 def monte_carlo_sgd(
@@ -607,14 +617,16 @@ def monte_carlo_sgd(
     Returns:
         :class:`MonteCarloResult`.
 
-    Example:
+    Example (``optim.heavy_ball(0.3, 0.5)`` in place of the algorithm gives the same numbers;
+    a :class:`~jaxaccel.algorithms.MemoryAlgorithm` is a traced argument, so runs with other
+    hyperparameters of the same structure reuse the compilation):
         >>> import jaxaccel as ja
-        >>> from jaxaccel import montecarlo as mc, optim
-        >>> data = mc.gaussian_data([1.0, 0.5, 0.25])
-        >>> r = mc.monte_carlo_sgd(data, optim.heavy_ball(0.3, 0.5), [1.0, 1.0, 1.0],
+        >>> from jaxaccel import montecarlo as mc
+        >>> data = mc.gaussian_data([1.0, 0.5, 0.25, 0.125])
+        >>> r = mc.monte_carlo_sgd(data, ja.heavy_ball(0.3, 0.5), [1.0, 1.0, 1.0, 1.0],
         ...                        steps=20, batch_size=2, n_seeds=64)
-        >>> r.loss.shape, bool(r.loss[-1] < r.loss[0]), bool(r.diverged)
-        ((21,), True, False)
+        >>> r.loss.shape, bool(r.loss[-1] < r.loss[0]), bool(r.diverged), r.diverged_at
+        ((21,), True, False, -1)
     """
     if not isinstance(data, (GaussianData, FourierData, FiniteData)):
         raise ValueError(f"data must be a GaussianData, FourierData or FiniteData, got "
@@ -651,7 +663,7 @@ def monte_carlo_sgd(
     key = jax.random.PRNGKey(0) if key is None else key
     L0 = 0.5 * float(jnp.sum(lam.reshape(lam.shape + (1,) * (e0.ndim - 1)) * e0 * e0))
     threshold = jnp.asarray(divergence_threshold * max(L0, np.finfo(np.float64).tiny), lam.dtype)
-    s1, s2, nbad = _mc(
+    s1, s2, nbad, first = _mc(
         key, data, e0, rec_arr, threshold, alg,
         tx=tx, batch_size=batch_size, chunk=chunk, n_chunks=n_chunks,
     )
@@ -660,8 +672,9 @@ def monte_carlo_sgd(
     var = jnp.maximum(s2 / n - mean**2, 0.0) * n / max(n - 1, 1)
     sem = jnp.where(jnp.isfinite(mean), jnp.sqrt(var / n), jnp.inf)
     nbad = int(nbad)
+    first = int(first) if nbad > 0 else -1
     return MonteCarloResult(jnp.asarray(rec), mean[:, 0], sem[:, 0], mean[:, 1], sem[:, 1], n,
-                            nbad > 0, nbad)
+                            nbad > 0, nbad, first)
 
 
 def predict_se(
@@ -743,9 +756,9 @@ def gaussian_sgd(
     Example:
         >>> import jaxaccel as ja
         >>> s = ja.power_law_spectrum(4, nu=1.5, zeta=0.5)
-        >>> mc = ja.gaussian_sgd(s, ja.heavy_ball(0.3, 0.5), steps=10, batch_size=2, n_seeds=256)
+        >>> mc = ja.gaussian_sgd(s, ja.heavy_ball(0.3, 0.5), steps=20, batch_size=2, n_seeds=64)
         >>> mc.loss.shape
-        (11,)
+        (21,)
     """
     if not isinstance(spectrum, Spectrum):
         raise ValueError(f"spectrum must be a Spectrum, got {type(spectrum).__name__}")

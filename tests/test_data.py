@@ -42,7 +42,7 @@ def test_relu_ntk_matches_empirical_kernel_of_random_networks():
         Jf = jnp.concatenate([j.reshape(X.shape[0], -1) for j in jax.tree_util.tree_leaves(J)], 1)
         return Jf @ Jf.T
 
-    samples = np.stack([np.asarray(empirical(k)) for k in jax.random.split(jax.random.PRNGKey(0), 8)])
+    samples = np.asarray(jax.jit(jax.vmap(empirical))(jax.random.split(jax.random.PRNGKey(0), 8)))
     mean, sem = samples.mean(0), samples.std(0, ddof=1) / np.sqrt(samples.shape[0])
     z = np.abs(mean - K) / sem
     assert z.max() < 5.0, z.max()
@@ -76,9 +76,21 @@ def test_fit_spectrum_exponents_recovers_power_laws(nu, zeta):
         jd.fit_spectrum_exponents(np.ones(3))
 
 
+def _function_space_gd(K, Y, alpha, T):
+    """Losses of f <- f - (alpha/N) K (f - y) from f = 0 on L = |f - y|^2 / (2N)."""
+    n = K.shape[0]
+    r = -Y.copy()
+    ref = [0.5 * (r**2).sum() / n]
+    for _ in range(T):
+        r = r - alpha / n * K @ r
+        ref.append(0.5 * (r**2).sum() / n)
+    return np.array(ref)
+
+
 def test_linearised_model_coordinates_match_function_space_descent():
-    """Kernel regression as a finite dataset: spectrum = Spectrum.from_kernel, and full-batch GD
-    (b = N without replacement: batch factor 0) reproduces f <- f - (alpha/N) K (f - y)."""
+    """Kernel regression as a finite dataset: spectrum = Spectrum.from_kernel, Z Z^T = K, and
+    gradient descent in the coordinates, e_t = (1 - alpha lambda)^t e_0, reproduces the losses of
+    f <- f - (alpha/N) K (f - y)."""
     n, T, alpha = 120, 40, 0.8
     X, Y = jd.load_digits(n)
     K = jd.relu_ntk(X)
@@ -88,12 +100,21 @@ def test_linearised_model_coordinates_match_function_space_descent():
     np.testing.assert_allclose(data.spectrum(e0).c2, spec.c2, rtol=1e-9)
     Z = np.asarray(data.points)
     np.testing.assert_allclose(Z @ Z.T, K, atol=1e-10 * np.abs(K).max())
-    # function-space gradient descent on L = |f - y|^2 / (2n)
-    r = -Y.copy()
-    ref = [0.5 * (r**2).sum() / n]
-    for _ in range(T):
-        r = r - alpha / n * K @ r
-        ref.append(0.5 * (r**2).sum() / n)
+    lam, e = np.asarray(data.variances), np.asarray(e0)
+    t = np.arange(T + 1)[:, None, None]
+    coords = 0.5 * (lam[None, :, None] * ((1 - alpha * lam)[None, :, None] ** t * e) ** 2).sum((1, 2))
+    np.testing.assert_allclose(coords, _function_space_gd(K, Y, alpha, T), rtol=1e-10)
+
+
+@pytest.mark.slow
+def test_linearised_model_full_batch_monte_carlo_and_se():
+    """Full batch without replacement (batch factor 0): the Monte-Carlo driver and the SE engine
+    both reproduce function-space gradient descent on the kernel."""
+    n, T, alpha = 120, 40, 0.8
+    X, Y = jd.load_digits(n)
+    K = jd.relu_ntk(X)
+    data, e0 = mc.kernel_regression_data(K, Y, replace=False)
+    ref = _function_space_gd(K, Y, alpha, T)
     res = mc.monte_carlo_sgd(data, ja.gd(alpha), e0, T, n, n_seeds=1)
     np.testing.assert_allclose(res.loss, ref, rtol=1e-10)
     se = mc.predict_se(data, ja.gd(alpha), e0, T, n, tau=(1.0, 1.0))

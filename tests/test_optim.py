@@ -187,15 +187,8 @@ def test_vmap_over_hyperparameters():
         alg = ja.memory1(float(alphas[i]), float(shifts[i, 0]), 0.2, -0.4, 0.5)
         ws_ref, _ = _reference(_stationary(alg), H, w_star, w0, T)
         _assert_close(np.asarray(ws[i]), ws_ref[1:])
-
-    # vmap over a schedule parameter of a scheduled transform (AM1 exponent theta)
-    thetas = jnp.array([0.0, 0.2, 0.4])
-    f = jax.vmap(lambda th: _run_traced(optim.am1(0.5, 0.9, 1.0, th, 0.5), H, w_star, w0, T))
-    ws = jax.jit(f)(thetas)
-    for i, th in enumerate([0.0, 0.2, 0.4]):
-        alg = schedules.am1(0.5, 0.9, 1.0, th, 0.5, 1.0, steps=T + 1)
-        ws_ref, _ = _reference(_scheduled(alg), H, w_star, w0, T)
-        _assert_close(np.asarray(ws[i]), ws_ref[1:])
+    # scheduled transforms (AM1, Jacobi HB) vmapped over their hyperparameters: see
+    # test_every_transform_under_jit_vmap_and_inject_hyperparams
 
 
 def _run_traced(opt, H, w_star, w0, T):
@@ -210,6 +203,40 @@ def _run_traced(opt, H, w_star, w0, T):
 
     y0 = jnp.asarray(w0)
     return jax.lax.scan(body, (y0, opt.init(y0)), None, length=T)[1]
+
+
+# Every named transform, its hyperparameters as vmapped traced arrays passed through
+# optax.inject_hyperparams, the whole run one jitted scan; reference: the literal iteration of
+# (3) with the parameters of the matching MemoryAlgorithm (schedules: jaxaccel.schedules).
+_NAMED = {
+    "sgd": (optim.sgd, lambda lr: ja.gd(lr), [(0.2,), (0.5,)]),
+    "memory1": (optim.memory1, lambda *p: ja.memory1(*p),
+                [(0.3, 0.2, 0.4, -0.3, 0.5), (0.5, -0.3, 0.2, -0.5, 0.3)]),
+    "heavy_ball": (optim.heavy_ball, lambda lr, m: ja.heavy_ball(lr, m), [(0.3, 0.5), (0.2, 0.8)]),
+    "nesterov": (optim.nesterov, lambda lr, m: ja.nesterov(lr, m), [(0.3, 0.5), (0.2, 0.8)]),
+    "decoupled_momentum": (optim.decoupled_momentum, lambda e, k, m: ja.am1_form(e, k, m),
+                           [(0.1, 0.3, 0.6), (0.05, 0.5, 0.9)]),
+    "jacobi_heavy_ball": (optim.jacobi_heavy_ball,
+                          lambda a, b, L: schedules.jacobi_heavy_ball(a, b, L, steps=21),
+                          [(0.5, 0.0, 2.0), (1.3, -0.5, 1.5)]),
+    "am1": (optim.am1, lambda *p: schedules.am1(*p, steps=21),
+            [(0.5, 0.9, 1.0, 0.2, 0.5, 1.0), (0.3, 0.7, 2.0, 0.4, 0.3, 2.0)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_NAMED))
+def test_every_transform_under_jit_vmap_and_inject_hyperparams(name):
+    factory, reference_alg, grid = _NAMED[name]
+    H, w_star, w0 = _problem(7)
+    T = 20
+    hyper = jnp.asarray(np.array(grid))  # (2, number of hyperparameters)
+    injected = optax.inject_hyperparams(factory)
+    ws = jax.jit(jax.vmap(lambda h: _run_traced(injected(*h), H, w_star, w0, T)))(hyper)
+    for i, h in enumerate(grid):
+        alg = reference_alg(*h)
+        at = _stationary(alg) if alg.is_stationary else _scheduled(alg)
+        ws_ref, _ = _reference(at, H, w_star, w0, T)
+        _assert_close(np.asarray(ws[i]), ws_ref[1:])
 
 
 # ----------------------------------------------------------------------------- named algorithms
@@ -275,32 +302,24 @@ def test_nesterov_textbook_with_momentum_schedule():
     _assert_close(ys_got, ys_ref)
 
 
-def test_am1_and_jacobi_reproduce_schedule_algorithms_and_simulate():
+@pytest.mark.slow
+def test_am1_full_batch_equals_simulate_and_torch_nesterov():
+    """AM1 over 60 steps (jitted) against the literal iteration and, another view, the SE engine
+    in full batch (C^(k) = e_k e_k^T exactly); PyTorch Nesterov through from_algorithm."""
     lam = np.array([1.0, 0.5, 0.2, 0.05, 0.01])
     H, w_star = np.diag(lam), np.zeros(5)
     w0 = np.array([1.0, -0.7, 0.4, 0.9, -1.2])
     T = 60
-    spec = ja.Spectrum(lam, w0**2)
-    cases = [
-        (optim.am1(0.5, 0.9, 1.0, 0.4, 0.5, 1.0), schedules.am1(0.5, 0.9, 1.0, 0.4, 0.5, 1.0, steps=T + 1)),
-        (optim.jacobi_heavy_ball(0.5, 0.0, 2.0), schedules.jacobi_heavy_ball(0.5, 0.0, 2.0, steps=T + 1)),
-        (optim.from_algorithm(ja.torch_momentum(0.3, 0.8, nesterov=True)),
-         ja.torch_momentum(0.3, 0.8, nesterov=True)),
-    ]
-    for opt, alg in cases:
-        at = _stationary(alg) if alg.is_stationary else _scheduled(alg)
-        ws_ref, _ = _reference(at, H, w_star, w0, T)
-        ws, _ = _run(opt, H, w_star, w0, T)
-        _assert_close(ws, ws_ref)
-        if alg.num_steps is not None and opt is cases[0][0]:
-            # another view: the SE engine in full batch (C^(k) = e_k e_k^T exactly)
-            se = ja.simulate(spec, alg, T)
-            loss = 0.5 * (lam * ws**2).sum(axis=1)
-            np.testing.assert_allclose(loss, np.asarray(se.loss), rtol=TOL, atol=0)
-    # inject_hyperparams around a scheduled transform with constant hyperparameters
-    inj = optax.inject_hyperparams(optim.am1)(0.5, 0.9, 1.0, 0.4, 0.5, 1.0)
-    ws_ref, _ = _run(optim.am1(0.5, 0.9, 1.0, 0.4, 0.5, 1.0), H, w_star, w0, T)
-    ws, _ = _run(inj, H, w_star, w0, T)
+    alg = schedules.am1(0.5, 0.9, 1.0, 0.4, 0.5, 1.0, steps=T + 1)
+    ws_ref, _ = _reference(_scheduled(alg), H, w_star, w0, T)
+    ws, _ = _run(optim.am1(0.5, 0.9, 1.0, 0.4, 0.5, 1.0), H, w_star, w0, T, jit=True)
+    _assert_close(ws, ws_ref)
+    se = ja.simulate(ja.Spectrum(lam, w0**2), alg, T)
+    loss = 0.5 * (lam * ws**2).sum(axis=1)
+    np.testing.assert_allclose(loss, np.asarray(se.loss), rtol=TOL, atol=0)
+    torch_nag = ja.torch_momentum(0.3, 0.8, nesterov=True)
+    ws_ref, _ = _reference(_stationary(torch_nag), H, w_star, w0, 30)
+    ws, _ = _run(optim.from_algorithm(torch_nag), H, w_star, w0, 30)
     _assert_close(ws, ws_ref)
 
 
