@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import ArrayLike, Float, Int, Scalar
 from jaxaccel.algorithms import MemoryAlgorithm, effective_learning_rate
 from jaxaccel.spectra import Spectrum
 
@@ -42,7 +43,7 @@ class PowerLawFit(NamedTuple):
     local_slopes: np.ndarray
 
 
-def fit_power_law(steps, loss, window: Optional[Tuple[float, float]] = None,
+def fit_power_law(steps: Int[ArrayLike, "R"], loss: Float[ArrayLike, "R"], window: Optional[Tuple[float, float]] = None,
                   n_sub: int = 4) -> PowerLawFit:
     """Fit ``log L = log C + p log t`` over ``window = (t_min, t_max)`` (default: last decade).
 
@@ -167,8 +168,9 @@ def _power_law_of(spectrum):
     return pl
 
 
-def propagator_asymptotics(spectrum, algorithm, batch_size=None,
-                           tau=(1.0, -1.0)) -> PropagatorAsymptotics:
+def propagator_asymptotics(spectrum: Spectrum, algorithm: MemoryAlgorithm,
+                           batch_size: Optional[Scalar] = None,
+                           tau: Tuple[Scalar, Scalar] = (1.0, -1.0)) -> PropagatorAsymptotics:
     """Constants and exponents of the propagators, Theorem 5 (eqs. 211, 221, spec §5.4):
 
     .. math::
@@ -218,7 +220,8 @@ def propagator_asymptotics(spectrum, algorithm, batch_size=None,
     return PropagatorAsymptotics(aeff, C_V, float(zeta), C_U, 2.0 - 1.0 / nu)
 
 
-def predict_loss(spectrum, algorithm, batch_size=None, tau=(1.0, -1.0)) -> LossAsymptotics:
+def predict_loss(spectrum: Spectrum, algorithm: MemoryAlgorithm, batch_size: Optional[Scalar] = None,
+                 tau: Tuple[Scalar, Scalar] = (1.0, -1.0)) -> LossAsymptotics:
     """Predicted exponent and constant of ``L_t`` (Theorems 3, 5, 8; spec §5.2, §5.4).
 
     Signal-dominated phase (``zeta < 2 - 1/nu``), eqs. (20) / (181):

@@ -54,6 +54,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import ArrayLike, Float, Int, Scalar
 from jaxaccel.algorithms import MemoryAlgorithm
 from jaxaccel.moments import SimulationResult, pairwise_sum
 from jaxaccel.spectra import Spectrum
@@ -226,7 +227,8 @@ def _stable_from_shifted(B):
     return jnp.all(2.0 * y.real - (y.real * y.real + y.imag * y.imag) > 0, axis=-1)
 
 
-def transition_operator(algorithm: MemoryAlgorithm, lam, t2b=0.0):
+def transition_operator(algorithm: MemoryAlgorithm, lam: Float[ArrayLike, "..."],
+                        t2b: Scalar = 0.0) -> Float[jax.Array, "... K2 K2"]:
     """The matrix of :math:`\\mathcal A_\\lambda` (16) on row-major ``vec``: shape
     ``lam.shape + (K^2, K^2)``, ``kron(S, S) - t2b lam^2 vec(v v^T) vec(wbar wbar^T)^T``.
 
@@ -298,8 +300,8 @@ def _finish_sums(terms, ok, noise_scale):
 _sums_jit = jax.jit(_sums_kernel, static_argnames=("chunk",))
 
 
-def propagator_sums(spectrum: Spectrum, algorithm: MemoryAlgorithm, batch_size,
-                    tau=(1.0, -1.0), chunk: Optional[int] = None) -> PropagatorSums:
+def propagator_sums(spectrum: Spectrum, algorithm: MemoryAlgorithm, batch_size: Scalar,
+                    tau: Tuple[Scalar, Scalar] = (1.0, -1.0), chunk: Optional[int] = None) -> PropagatorSums:
     """Propagator sums for any memory ``M`` and any ``tau`` by a linear solve per eigenvalue.
 
     .. math::  U_\\Sigma = \\frac{\\tau_1}{b}\\sum_k m_k\\lambda_k^2\\big\\langle E_{11},
@@ -369,7 +371,8 @@ def _hb_kernel(lam, m, c2, alpha, beta, inv_b, tau1, tau2):
 _hb_jit = jax.jit(_hb_kernel)
 
 
-def heavy_ball_sums(spectrum: Spectrum, alpha, beta, batch_size, tau=(1.0, -1.0)) -> PropagatorSums:
+def heavy_ball_sums(spectrum: Spectrum, alpha: Scalar, beta: Scalar, batch_size: Scalar,
+                    tau: Tuple[Scalar, Scalar] = (1.0, -1.0)) -> PropagatorSums:
     """Closed-form sums for Heavy Ball (4) (``a = 0``, so tildes equal the plain sums), any tau.
 
     .. math::
@@ -421,7 +424,8 @@ def _m1_kernel(lam, m, c2, delta, q0, q1, inv_b, tau1):
 _m1_jit = jax.jit(_m1_kernel)
 
 
-def memory1_sums(spectrum: Spectrum, delta, q0, q1, batch_size, tau1=1.0) -> PropagatorSums:
+def memory1_sums(spectrum: Spectrum, delta: Scalar, q0: Scalar, q1: Scalar, batch_size: Scalar,
+                 tau1: Scalar = 1.0) -> PropagatorSums:
     """Closed-form sums (eq. 25 and §6.4) for memory-1 ``(delta, q0, q1)``, ``a = 0``, ``tau2 = 0``.
 
     .. math::
@@ -522,8 +526,8 @@ def _as_propagators(times, vals) -> Propagators:
     return Propagators(jnp.asarray(times), vals[:, 0], vals[:, 1], vals[:, 2], vals[:, 3])
 
 
-def propagators(spectrum: Spectrum, algorithm: MemoryAlgorithm, steps: int, batch_size=None,
-                tau=(1.0, -1.0), method: str = "auto", chunk: Optional[int] = None) -> Propagators:
+def propagators(spectrum: Spectrum, algorithm: MemoryAlgorithm, steps: int,
+                batch_size: Optional[Scalar] = None, tau: Tuple[Scalar, Scalar] = (1.0, -1.0), method: str = "auto", chunk: Optional[int] = None) -> Propagators:
     """Propagators :math:`U_n,\\tilde U_n,V_n,\\tilde V_n` (eqs. 17-18) for ``n = 1..steps+1``.
 
     ``steps + 1`` values are what the renewal equations need for the loss at ``t = 0..steps``.
@@ -696,8 +700,8 @@ def _pad_nodes(spectrum, chunk):
     return r(lam), r(m), r(c2), r(valid)
 
 
-def propagators_at(spectrum: Spectrum, algorithm: MemoryAlgorithm, times, batch_size=None,
-                   tau=(1.0, -1.0), chunk: Optional[int] = None) -> Propagators:
+def propagators_at(spectrum: Spectrum, algorithm: MemoryAlgorithm, times: Int[ArrayLike, "R"],
+                   batch_size: Optional[Scalar] = None, tau: Tuple[Scalar, Scalar] = (1.0, -1.0), chunk: Optional[int] = None) -> Propagators:
     """Propagators at arbitrary times ``n >= 1`` without stepping, ``O(N)`` per time.
 
     Per node, :math:`I-\\mathcal A_\\lambda = R\\,\\mathrm{diag}(y)\\,R^{-1}` on symmetric
@@ -1069,8 +1073,8 @@ def renewal(props: Propagators, method: str = "auto") -> RenewalResult:
     return RenewalResult(l, lt)
 
 
-def loss_curve(spectrum: Spectrum, algorithm: MemoryAlgorithm, steps: int, batch_size=None,
-               tau=(1.0, -1.0), record="all", *, propagator_method: str = "auto",
+def loss_curve(spectrum: Spectrum, algorithm: MemoryAlgorithm, steps: int,
+               batch_size: Optional[Scalar] = None, tau: Tuple[Scalar, Scalar] = (1.0, -1.0), record="all", *, propagator_method: str = "auto",
                renewal_method: str = "auto", divergence_threshold: float = 1e10) -> SimulationResult:
     """Loss curve of a stationary algorithm from its propagators and the renewal equations.
 

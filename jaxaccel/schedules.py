@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import Float, Scalar
 from jaxaccel.algorithms import MemoryAlgorithm, am1_form, effective_learning_rate, heavy_ball
 from jaxaccel.spectra import Spectrum
 
@@ -144,7 +145,7 @@ def jacobi_schedule(a, b, L) -> JacobiSchedule:
     return JacobiSchedule(alpha, beta)
 
 
-def jacobi_heavy_ball(a, b, L, steps: int) -> MemoryAlgorithm:
+def jacobi_heavy_ball(a: Scalar, b: Scalar, L: Scalar, steps: int) -> MemoryAlgorithm:
     """Heavy Ball with the Jacobi schedule for steps ``t = 0 .. steps-1`` (spec §8.1).
 
     The parameters are those of :func:`jacobi_schedule` (exact indexing ``n = t``; see there
@@ -278,7 +279,8 @@ def am1_schedule(delta0, kappa, alpha0, theta, eta_kick, t0=1.0) -> AM1Schedule:
     return AM1Schedule(delta, alpha_eff, eta, eta_prime, beta, q0)
 
 
-def am1(delta0, kappa, alpha0, theta, eta_kick, t0, steps: int) -> MemoryAlgorithm:
+def am1(delta0: Scalar, kappa: Scalar, alpha0: Scalar, theta: Scalar, eta_kick: Scalar, t0: Scalar,
+        steps: int) -> MemoryAlgorithm:
     """AM1 (accelerated memory-1) for steps ``t = 0 .. steps-1`` (spec §7.2, form (250)).
 
     Parameters as in :func:`am1_schedule`; the matrix form comes from
@@ -573,7 +575,7 @@ class AdiabaticPrediction(NamedTuple):
     V_applied: jax.Array
 
 
-def applied_learning_rate(algorithm: MemoryAlgorithm, steps) -> jax.Array:
+def applied_learning_rate(algorithm: MemoryAlgorithm, steps) -> Float[jax.Array, "T"]:
     """Cumulative learning rate actually applied by a memory algorithm, to first order in ``lambda``.
 
     For a mode ``lambda -> 0`` the gradient is ``g_s = lambda e_0 + O(lambda^2)``; the matrix

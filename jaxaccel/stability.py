@@ -32,13 +32,14 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from typing import Callable, Dict, NamedTuple, Optional, Union
+from typing import Callable, Dict, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 import jax
 import jax.numpy as jnp
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import ArrayLike, Float, Scalar
 from jaxaccel.algorithms import (
     MemoryAlgorithm,
     am1_form,
@@ -221,7 +222,7 @@ def _stationary_alg(algorithm, name="algorithm") -> MemoryAlgorithm:
     return MemoryAlgorithm.tree_unflatten(False, algorithm.tree_flatten()[0])
 
 
-def spectral_radius(algorithm: MemoryAlgorithm, lam):
+def spectral_radius(algorithm: MemoryAlgorithm, lam: Float[ArrayLike, "..."]) -> Float[jax.Array, "..."]:
     """:math:`\\rho(S_\\lambda)`, the spectral radius of the iteration matrix (7).
 
     Closed form for ``M <= 1`` (the roots of ``x^2 - (delta - lambda q1) x + lambda delta
@@ -610,8 +611,8 @@ class NoisyStability(NamedTuple):
     strict: StrictStability
 
 
-def noisy_stability(spectrum: Spectrum, algorithm: MemoryAlgorithm, batch_size,
-                    tau=(1.0, -1.0)) -> NoisyStability:
+def noisy_stability(spectrum: Spectrum, algorithm: MemoryAlgorithm, batch_size: Scalar,
+                    tau: Tuple[Scalar, Scalar] = (1.0, -1.0)) -> NoisyStability:
     """Noisy stability: :math:`\\tilde U_\\Sigma<1` (``U_Sigma < 1`` when ``a = 0``).
 
     .. math::  U_\\Sigma=\\frac{\\tau_1}{b}\\sum_k\\lambda_k^2\\big\\langle E_{11},
@@ -1082,7 +1083,8 @@ class RegionAnalysis(NamedTuple):
     strictly_stable: jax.Array
 
 
-def region_analysis(spectrum: Spectrum, delta, q0, alpha_eff, batch_size=1.0,
+def region_analysis(spectrum: Spectrum, delta: Float[ArrayLike, "n"], q0: Float[ArrayLike, "n"],
+                    alpha_eff: Float[ArrayLike, "n"], batch_size: Scalar = 1.0,
                     tau1: float = 1.0) -> RegionAnalysis:
     """Noise sum (25) and the Theorem 7 quantities along a path ``(delta, q0, alpha_eff)``.
 
