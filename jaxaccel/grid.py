@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Callable, Dict, NamedTuple, Optional
+from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 import jax
@@ -23,6 +23,7 @@ import jax.numpy as jnp
 from jax.sharding import Mesh, PartitionSpec as P
 
 from jaxaccel.algorithms import MemoryAlgorithm
+from jaxaccel._typing import ArrayLike, Float, Scalar
 from jaxaccel.moments import _pairs, _padded, record_steps, simulate
 from jaxaccel.spectra import Spectrum
 
@@ -92,10 +93,10 @@ def chunk_size(spectrum: Spectrum, memory: int, n_configs: int, memory_budget: f
 def simulate_grid(
     spectrum: Spectrum,
     family: Callable[..., MemoryAlgorithm],
-    grid: Dict[str, np.ndarray],
+    grid: Dict[str, Float[ArrayLike, "n"]],
     steps: int,
-    batch_size=None,
-    tau=(1.0, -1.0),
+    batch_size: Optional[Scalar] = None,
+    tau: Tuple[Scalar, Scalar] = (1.0, -1.0),
     record="log",
     *,
     memory_budget: float = 2**30,

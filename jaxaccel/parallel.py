@@ -15,13 +15,16 @@ imported) gives four host devices for testing.
 from __future__ import annotations
 
 import functools
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 import jax
 from jax.sharding import Mesh, PartitionSpec as P
 
 from jaxaccel.moments import MomentState, SimulationResult, _prepare, _result, _run
+from jaxaccel._typing import Scalar
+from jaxaccel.algorithms import MemoryAlgorithm
+from jaxaccel.spectra import Spectrum
 
 
 def shard_map(f, mesh, in_specs, out_specs, check: bool = True):
@@ -60,11 +63,11 @@ def make_mesh(devices=None, axis: str = "eig") -> Mesh:
 
 
 def simulate_sharded(
-    spectrum,
-    algorithm,
+    spectrum: Spectrum,
+    algorithm: MemoryAlgorithm,
     steps: int,
-    batch_size=None,
-    tau=(1.0, -1.0),
+    batch_size: Optional[Scalar] = None,
+    tau: Tuple[Scalar, Scalar] = (1.0, -1.0),
     record="all",
     *,
     mesh: Optional[Mesh] = None,

@@ -13,12 +13,13 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 import jax.numpy as jnp
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import Scalar
 from jaxaccel.algorithms import MemoryAlgorithm
 from jaxaccel.io import save_npz
 from jaxaccel.moments import MomentState, SimulationResult, initial_state, record_steps, simulate
@@ -41,8 +42,8 @@ def run_long(
     spectrum: Spectrum,
     algorithm: MemoryAlgorithm,
     steps: int,
-    batch_size=None,
-    tau=(1.0, -1.0),
+    batch_size: Optional[Scalar] = None,
+    tau: Tuple[Scalar, Scalar] = (1.0, -1.0),
     record="log",
     *,
     chunk_steps: int = 10_000,
