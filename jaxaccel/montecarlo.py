@@ -93,8 +93,23 @@ class MonteCarloResult(NamedTuple):
 
 
 # ----------------------------------------------------------------------------- data models
+class _IIDData:
+    """Shared part of the data models that draw i.i.d. samples (any batch size, factor ``1/b``)."""
+
+    def check_batch_size(self, batch_size: int) -> None:
+        pass
+
+    def batch_factor(self, batch_size):
+        """``1/b`` (i.i.d. samples)."""
+        return 1.0 / batch_size
+
+    def spectrum(self, initial_error) -> Spectrum:
+        """The SE problem: ``lambda = variances``, ``c2 = initial_error**2`` (summed over outputs)."""
+        return _spectrum(self.variances, initial_error)
+
+
 @jax.tree_util.register_pytree_node_class
-class GaussianData:
+class GaussianData(_IIDData):
     """Gaussian data ``x ~ N(0, diag(eigenvalues))`` (build with :func:`gaussian_data`)."""
 
     tau = (1.0, -1.0)
@@ -119,20 +134,10 @@ class GaussianData:
         lam = self.eigenvalues
         return jax.random.normal(key, (batch_size, lam.shape[0]), lam.dtype) * jnp.sqrt(lam)
 
-    def check_batch_size(self, batch_size: int) -> None:
-        pass
-
-    def batch_factor(self, batch_size):
-        """``1/b`` (i.i.d. samples)."""
-        return 1.0 / batch_size
-
-    def spectrum(self, initial_error) -> Spectrum:
-        """The SE problem: ``lambda = variances``, ``c2 = initial_error**2`` (summed over outputs)."""
-        return _spectrum(self.variances, initial_error)
 
 
 @jax.tree_util.register_pytree_node_class
-class FourierData:
+class FourierData(_IIDData):
     """Random Fourier features on the circle (build with :func:`fourier_data`)."""
 
     tau = (1.0, 1.0)
@@ -158,14 +163,6 @@ class FourierData:
         theta = 2.0 * jnp.pi * jax.random.uniform(key, (batch_size,), lam.dtype)
         return fourier_features(theta, lam, self.frequencies)
 
-    def check_batch_size(self, batch_size: int) -> None:
-        pass
-
-    def batch_factor(self, batch_size):
-        return 1.0 / batch_size
-
-    def spectrum(self, initial_error) -> Spectrum:
-        return _spectrum(self.variances, initial_error)
 
 
 @jax.tree_util.register_pytree_node_class

@@ -31,7 +31,6 @@ curves, adiabatic predictions, running U), ``am1_exponents.json`` (configuration
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 import warnings
@@ -57,11 +56,7 @@ BAND = 0.06  # allowed excess steepness of the finite-horizon slope over (27)
 
 
 def _parse(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="small run, < 1 min on CPU (default)")
-    mode.add_argument("--full", action="store_true", help="paper-scale run (GPU-friendly)")
-    p.add_argument("--out", default=os.path.join("results", NAME), help="output directory")
+    p = ja.io.sim_parser(NAME, __doc__)
     p.add_argument("--steps", type=int, help="horizon T (slopes over its last three decades)")
     p.add_argument("--n-max", type=float, help="number of eigenvalues represented")
     p.add_argument("--thetas", type=float, nargs="+", help="AM1 exponents to sweep")

@@ -35,7 +35,6 @@ curves, running U_Sigma), ``jacobi_vs_am1.json`` (configuration and table),
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 import warnings
@@ -61,11 +60,7 @@ ONSET_TOL = 0.2  # loss minimum vs predicted onset, relative
 
 
 def _parse(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="small run, < 1 min on CPU (default)")
-    mode.add_argument("--full", action="store_true", help="paper-scale run (GPU-friendly)")
-    p.add_argument("--out", default=os.path.join("results", NAME), help="output directory")
+    p = ja.io.sim_parser(NAME, __doc__)
     p.add_argument("--steps", type=int, help="horizon T")
     p.add_argument("--n-max", type=float, help="number of eigenvalues represented")
     p.add_argument("--batches", type=int, nargs="+", help="batch sizes of the noisy Jacobi runs")

@@ -29,7 +29,6 @@ predicted exponent).
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
@@ -56,11 +55,7 @@ TOL = 0.05  # slope tolerance away from the boundary
 
 
 def _parse(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="small run, < 1 min on CPU (default)")
-    mode.add_argument("--full", action="store_true", help="paper-scale run (GPU-friendly)")
-    p.add_argument("--out", default=os.path.join("results", NAME), help="output directory")
+    p = ja.io.sim_parser(NAME, __doc__)
     p.add_argument("--steps", type=int, help="horizon T")
     p.add_argument("--n-max", type=float, help="number of eigenvalues represented")
     p.add_argument("--nu", type=float, nargs="+", help="spectral exponents (> 1)")
