@@ -108,9 +108,9 @@ def _build_spectrum(cfg):
     cfg = dict(cfg)
     kind = cfg.pop("kind")
     if kind == "power_law":
-        return ja.power_law_spectrum(int(cfg.pop("n")), **cfg)
+        return _call(ja.power_law_spectrum, cfg, "config 'spectrum' (power_law)")
     if kind == "continuum":
-        return ja.power_law_continuum(**cfg)
+        return _call(ja.power_law_continuum, cfg, "config 'spectrum' (continuum)")
     raise ValueError(f"config 'spectrum.kind' must be 'power_law' or 'continuum', got {kind!r}")
 
 
@@ -121,13 +121,23 @@ def _build_algorithm(name, cfg, steps):
         raise ValueError(f"config algorithm {name!r} must be an object with a 'kind'")
     cfg = dict(cfg)
     kind = cfg.pop("kind")
-    if kind in _STATIONARY:
-        return getattr(ja, kind)(**cfg)
     if kind in _SCHEDULES:
         cfg.setdefault("steps", steps)
-        return getattr(ja, kind)(**cfg)
-    raise ValueError(f"config algorithm {name!r}: unknown kind {kind!r}; "
+    elif kind not in _STATIONARY:
+        raise ValueError(f"config algorithm {name!r}: unknown kind {kind!r}; "
                      f"use one of {_STATIONARY + _SCHEDULES}")
+    return _call(getattr(ja, kind), cfg, f"config algorithm {name!r} ({kind})")
+
+
+def _call(f, kwargs, where):
+    """``f(**kwargs)``, with a wrong or missing keyword reported as a ``ValueError``."""
+    import inspect
+
+    try:
+        inspect.signature(f).bind(**kwargs)
+    except TypeError as e:
+        raise ValueError(f"{where}: {e}") from None
+    return f(**kwargs)
 
 
 def load_config(path: str) -> dict:
@@ -144,6 +154,11 @@ def load_config(path: str) -> dict:
     for key in ("spectrum", "algorithms", "steps"):
         if key not in cfg:
             raise ValueError(f"config {path}: missing '{key}'")
+    steps = cfg["steps"]
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
+        raise ValueError(f"config {path}: 'steps' must be a positive integer, got {steps!r}")
+    if not isinstance(cfg["algorithms"], dict) or not cfg["algorithms"]:
+        raise ValueError(f"config {path}: 'algorithms' must be a non-empty object")
     out = {"batch_size": None, "tau": [1.0, -1.0], "record": ["log", 200], "fit_window": None,
            "out": EXAMPLE_CONFIG["out"]}
     out.update(cfg)

@@ -63,6 +63,15 @@ def test_simulate_bad_config_is_a_clear_error(tmp_path, capsys):
     path, _ = _config(tmp_path, stepz=3)
     assert cli.main(["simulate", path]) == 2
     assert "unknown keys" in capsys.readouterr().err
+    path, _ = _config(tmp_path, algorithms={"X": {"kind": "gd", "alpha": 1.0, "beta": 0.5}})
+    assert cli.main(["simulate", path]) == 2
+    assert "config algorithm 'X' (gd)" in capsys.readouterr().err
+    path, _ = _config(tmp_path, steps="many")
+    assert cli.main(["simulate", path]) == 2
+    assert "'steps' must be a positive integer" in capsys.readouterr().err
+    path, _ = _config(tmp_path, spectrum={"kind": "power_law", "n": 0, "nu": 1.5, "zeta": 0.5})
+    assert cli.main(["simulate", path]) == 2
+    assert "n" in capsys.readouterr().err
 
 
 def test_map_writes_files_and_matches_stability_map(tmp_path, capsys):
