@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -140,8 +141,22 @@ def _call(f, kwargs, where):
     return f(**kwargs)
 
 
-def load_config(path: str) -> dict:
-    """Read a ``simulate`` configuration (JSON) and fill in the defaults of ``EXAMPLE_CONFIG``."""
+def load_config(path: str) -> Dict[str, Any]:
+    """Read a ``simulate`` configuration (JSON) and fill in the defaults of ``EXAMPLE_CONFIG``.
+
+    Only the keys of :data:`EXAMPLE_CONFIG` are allowed; ``spectrum``, ``algorithms`` and
+    ``steps`` are required. A malformed file raises ``ValueError``.
+
+    Example:
+        >>> import json, os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "cfg.json")
+        >>> with open(path, "w") as f:
+        ...     json.dump({"spectrum": {"kind": "power_law", "n": 100, "nu": 1.5, "zeta": 0.5},
+        ...                "algorithms": {"SGD": {"kind": "gd", "alpha": 1.0}}, "steps": 10}, f)
+        >>> cfg = load_config(path)
+        >>> cfg["steps"], cfg["batch_size"], cfg["tau"], cfg["record"]
+        (10, None, [1.0, -1.0], ['log', 200])
+    """
     import json
 
     with open(path) as f:
@@ -312,14 +327,29 @@ def _map(args) -> int:
 
 # --------------------------------------------------------------------------------- sims
 def sims_dir() -> str:
-    """The ``sims/`` folder of the source checkout (``jaxaccel`` installed with ``pip -e``)."""
+    """The ``sims/`` folder of the source checkout (``jaxaccel`` installed with ``pip -e``).
+
+    Example:
+        >>> import os
+        >>> os.path.basename(sims_dir())
+        'sims'
+    """
     import os
 
     return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sims")
 
 
-def list_sims():
-    """``[(name, first docstring line)]`` of every script under ``sims/``."""
+def list_sims() -> List[Tuple[str, str]]:
+    """``[(name, first docstring line)]`` of every script under ``sims/``.
+
+    Names are paths relative to :func:`sims_dir` without ``.py`` (``/``-separated); scripts
+    whose file name starts with ``_`` are skipped. Empty when there is no ``sims/`` folder.
+
+    Example:
+        >>> sims = list_sims()
+        >>> all(isinstance(n, str) and not n.endswith(".py") for n, _ in sims)
+        True
+    """
     import ast
     import os
 
@@ -370,6 +400,18 @@ def _sims(args) -> int:
 
 # ------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
+    """The ``argparse`` parser of the ``jaxaccel`` console script.
+
+    Subcommands ``demo``, ``simulate``, ``map`` and ``sims`` (``list`` / ``run``); each sets
+    ``func`` (the handler that :func:`main` calls) on the parsed namespace.
+
+    Example:
+        >>> args = build_parser().parse_args(["map", "--family", "gd", "--x", "alpha:0.1:2:8"])
+        >>> args.command, args.family, args.x, args.n, args.tau2
+        ('map', 'gd', 'alpha:0.1:2:8', 10000, -1.0)
+        >>> build_parser().parse_args(["sims", "run", "demo", "--full"]).args
+        ['--full']
+    """
     p = argparse.ArgumentParser(
         prog="jaxaccel",
         description="JAX simulation engine for accelerated first-order optimization: exact "
@@ -443,7 +485,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``jaxaccel`` console script; returns the exit status.
+
+    ``argv`` defaults to ``sys.argv[1:]``. Without a command the help is printed (status 0);
+    a ``ValueError`` from bad input is reported as ``jaxaccel COMMAND: error: ...`` on stderr
+    with status 2.
+
+    Example:
+        >>> import contextlib, io, json
+        >>> buf = io.StringIO()
+        >>> with contextlib.redirect_stdout(buf):
+        ...     rc = main(["simulate", "--example"])
+        >>> rc, json.loads(buf.getvalue())["steps"]
+        (0, 10000)
+        >>> err = io.StringIO()
+        >>> with contextlib.redirect_stderr(err):
+        ...     rc = main(["simulate"])                    # no CONFIG given
+        >>> rc, err.getvalue().startswith("jaxaccel simulate: give a CONFIG file")
+        (2, True)
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

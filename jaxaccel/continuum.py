@@ -17,12 +17,16 @@ quadrature error, which falls quickly with the panel density.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional, Tuple
 
 import numpy as np
 import jax.numpy as jnp
+from jax.typing import DTypeLike
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import Scalar
+from jaxaccel.algorithms import MemoryAlgorithm
+from jaxaccel.moments import RecordSpec, SimulationResult
 from jaxaccel.spectra import PowerLaw, Spectrum, power_law_spectrum
 
 
@@ -36,7 +40,7 @@ def power_law_continuum(
     order: int = 4,
     Lambda: float = 1.0,
     Q: Optional[float] = None,
-    dtype=None,
+    dtype: Optional[DTypeLike] = None,
 ) -> Spectrum:
     """The power-law problem of :func:`~jaxaccel.spectra.power_law_spectrum` truncated at
     ``n_max``, with the tail ``k > n_head`` represented by weighted quadrature nodes.
@@ -47,6 +51,7 @@ def power_law_continuum(
         n_head: eigenvalues kept exactly (``k = 1..n_head``).
         panels_per_decade: Gauss–Legendre panels per decade of ``k`` in the tail.
         order: nodes per panel.
+        dtype: floating dtype of the nodes (default float64).
 
     Returns:
         a :class:`Spectrum` with ``weights`` (about ``n_head + order * panels_per_decade *
@@ -89,14 +94,37 @@ def power_law_continuum(
     )
 
 
-def continuum_error_estimate(algorithm, steps, *, nu, zeta, n_max=1e8, batch_size=None,
-                             tau=(1.0, -1.0), record="log", n_head=1000, panels_per_decade=24,
-                             order=4, **simulate_kwargs):
+def continuum_error_estimate(
+    algorithm: MemoryAlgorithm,
+    steps: int,
+    *,
+    nu: float,
+    zeta: float,
+    n_max: float = 1e8,
+    batch_size: Optional[Scalar] = None,
+    tau: Tuple[Scalar, Scalar] = (1.0, -1.0),
+    record: RecordSpec = "log",
+    n_head: int = 1000,
+    panels_per_decade: int = 24,
+    order: int = 4,
+    **simulate_kwargs: Any,
+) -> Tuple[SimulationResult, float]:
     """Relative discretisation error of :func:`power_law_continuum` for a given run.
 
-    Simulates with the requested resolution and with half the panel density and returns
+    Simulates (:func:`~jaxaccel.moments.simulate`, Algorithm A of spec §3.4) with the
+    requested resolution and with half the panel density and returns
     ``(result, max_t |L_fine - L_coarse| / L_fine)``; because Gauss–Legendre converges fast,
     the difference bounds the error of the coarser, hence also of the finer, representation.
+
+    Args:
+        algorithm: the algorithm to simulate.
+        steps, batch_size, tau, record: as in :func:`~jaxaccel.moments.simulate`.
+        nu, zeta, n_max, n_head, panels_per_decade, order: the finer continuum spectrum
+            (:func:`power_law_continuum`); the coarse one uses ``panels_per_decade // 2``.
+        **simulate_kwargs: forwarded to :func:`~jaxaccel.moments.simulate`.
+
+    Returns:
+        ``(result of the fine run, relative error estimate)``.
 
     Example:
         >>> import jaxaccel as ja

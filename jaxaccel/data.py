@@ -17,13 +17,14 @@ SGD: :func:`jaxaccel.montecarlo.kernel_regression_data`.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 import jax
 import jax.numpy as jnp
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import Array, ArrayLike, Float
 from jaxaccel.asymptotics import PowerLawFit, fit_power_law
 from jaxaccel.spectra import Spectrum
 
@@ -37,8 +38,9 @@ __all__ = [
 ]
 
 
-def load_digits(n: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
-    """The scikit-learn digits: images ``(N, 64)`` and one-hot targets ``(N, 10)``, float64.
+def load_digits(n: Optional[int] = None
+                ) -> Tuple[Float[np.ndarray, "n 64"], Float[np.ndarray, "n 10"]]:
+    """The scikit-learn digits (spec §9): images ``(n, 64)``, one-hot targets ``(n, 10)``, float64.
 
     Pixels are scaled to ``[0, 1]``, centred by the mean image and scaled so that the mean
     squared norm of an image is 1. No download (the data ship with scikit-learn).
@@ -66,8 +68,8 @@ def load_digits(n: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
     return X, np.eye(10)[y]
 
 
-def relu_ntk(X, bias: float = 1.0) -> np.ndarray:
-    """Neural tangent kernel of the one-hidden-layer ReLU network of :func:`mlp_apply`.
+def relu_ntk(X: Float[ArrayLike, "n d"], bias: float = 1.0) -> Float[np.ndarray, "n n"]:
+    """Neural tangent kernel of the one-hidden-layer ReLU network of :func:`mlp_apply` (spec §9).
 
     For :math:`f(x) = m^{-1/2}\\sum_i a_i\\,\\mathrm{relu}(w_i^T \\tilde x)` with
     :math:`\\tilde x = (x, \\beta)` (``beta = bias``), :math:`w_i \\sim N(0, I)`,
@@ -123,7 +125,8 @@ def relu_ntk(X, bias: float = 1.0) -> np.ndarray:
     return k1 + G * k0
 
 
-def mlp_init(key, d_in: int, width: int, d_out: int, bias: float = 1.0):
+def mlp_init(key: Array, d_in: int, width: int, d_out: int, bias: float = 1.0
+             ) -> Dict[str, Float[Array, "..."]]:
     """Parameters of the one-hidden-layer ReLU network (NTK parametrisation, spec §9).
 
     Antisymmetric initialisation: the ``width / 2`` hidden units are duplicated with the output
@@ -167,8 +170,19 @@ def mlp_init(key, d_in: int, width: int, d_out: int, bias: float = 1.0):
     }
 
 
-def mlp_apply(params, X):
+def mlp_apply(params: Dict[str, Float[ArrayLike, "..."]], X: Float[ArrayLike, "n d_in"]
+              ) -> Float[Array, "n d_out"]:
     """``f(X) = relu(X W + c) a / sqrt(m)``; ``X`` of shape ``(n, d_in)``, output ``(n, d_out)``.
+
+    The one-hidden-layer network of spec §9 (App. M.2) in NTK parametrisation; its
+    infinite-width kernel is :func:`relu_ntk`.
+
+    Args:
+        params: ``{"W": (d_in, m), "c": (m,), "a": (m, d_out)}`` from :func:`mlp_init`.
+        X: ``(n, d_in)`` inputs.
+
+    Returns:
+        ``(n, d_out)`` outputs.
 
     Example:
         >>> import jax, jax.numpy as jnp

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Callable, Dict, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Collection, Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 import jax
@@ -24,7 +24,7 @@ from jax.sharding import Mesh, PartitionSpec as P
 
 from jaxaccel.algorithms import MemoryAlgorithm
 from jaxaccel._typing import ArrayLike, Float, Scalar
-from jaxaccel.moments import _pairs, _padded, record_steps, simulate
+from jaxaccel.moments import RecordSpec, _pairs, _padded, record_steps, simulate
 from jaxaccel.spectra import Spectrum
 
 SIMULATION_AXES = ("batch_size", "tau1", "tau2")
@@ -48,8 +48,14 @@ class GridResult(NamedTuple):
     diverged_at: jax.Array
 
 
-def validate_grid(grid, family_params=None) -> Dict[str, np.ndarray]:
+def validate_grid(
+    grid: Dict[str, Float[ArrayLike, "n"]], family_params: Optional[Collection[str]] = None
+) -> Dict[str, Float[np.ndarray, "n"]]:
     """Check a grid (non-empty dict of non-empty finite 1-D axes with known names).
+
+    ``family_params``, when given, are the allowed axis names (besides
+    ``batch_size``, ``tau1``, ``tau2``). Returns the axes as float64 arrays; a bad grid
+    raises ``ValueError``.
 
     Example:
         >>> {k: v.tolist() for k, v in validate_grid({"alpha": [0.1, 0.2]}).items()}
@@ -97,12 +103,12 @@ def simulate_grid(
     steps: int,
     batch_size: Optional[Scalar] = None,
     tau: Tuple[Scalar, Scalar] = (1.0, -1.0),
-    record="log",
+    record: RecordSpec = "log",
     *,
     memory_budget: float = 2**30,
     mesh: Optional[Mesh] = None,
     axis: str = "cfg",
-    **simulate_kwargs,
+    **simulate_kwargs: Any,
 ) -> GridResult:
     """Run :func:`~jaxaccel.simulate` for every point of a parameter grid.
 

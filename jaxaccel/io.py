@@ -6,12 +6,17 @@ into place, so an interrupted run leaves either the old file or the new one, nev
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import tempfile
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Sequence, TypeVar
 
 import numpy as np
+
+from jaxaccel._typing import ArrayLike
+
+_T = TypeVar("_T")
 
 
 def _atomic(path: str, write, mode: str = "wb") -> str:
@@ -32,7 +37,7 @@ def _atomic(path: str, write, mode: str = "wb") -> str:
     return path
 
 
-def save_npz(path: str, **arrays) -> str:
+def save_npz(path: str, **arrays: ArrayLike) -> str:
     """Atomically write ``arrays`` (converted with ``np.asarray``) to an ``.npz`` file.
 
     Example:
@@ -70,8 +75,10 @@ def save_json(path: str, data: Dict[str, Any]) -> str:
     return _atomic(path, lambda f: f.write(text.encode()))
 
 
-def save_figure(path: str, fig, dpi: int = 120) -> str:
-    """Atomically save a matplotlib figure (format from the extension).
+def save_figure(path: str, fig: Any, dpi: int = 120) -> str:
+    """Atomically save ``fig``, a matplotlib ``Figure`` (format from the extension).
+
+    (``fig`` is annotated ``Any`` because matplotlib is only imported when a figure is made.)
 
     Example:
         >>> import os, tempfile, matplotlib
@@ -81,13 +88,14 @@ def save_figure(path: str, fig, dpi: int = 120) -> str:
         >>> path = save_figure(os.path.join(tempfile.mkdtemp(), "curve.png"), fig)
         >>> os.path.getsize(path) > 0
         True
+        >>> plt.close(fig)
     """
     fmt = os.path.splitext(path)[1].lstrip(".") or "png"
     return _atomic(path, lambda f: fig.savefig(f, format=fmt, dpi=dpi, bbox_inches="tight"))
 
 
 # ------------------------------------------------------------------ simulation scripts
-def sim_parser(name: str, doc: str, prog: Optional[str] = None):
+def sim_parser(name: str, doc: str, prog: Optional[str] = None) -> argparse.ArgumentParser:
     """``argparse`` parser with the options every script of ``sims/`` shares.
 
     ``--quick`` (the default: a small setting, < 1 min on 2 CPU cores), ``--full`` (paper
@@ -99,8 +107,6 @@ def sim_parser(name: str, doc: str, prog: Optional[str] = None):
         >>> a.full, a.out
         (True, 'results/demo')
     """
-    import argparse
-
     p = argparse.ArgumentParser(prog=prog, description=doc.strip().splitlines()[0])
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true",
@@ -110,20 +116,31 @@ def sim_parser(name: str, doc: str, prog: Optional[str] = None):
     return p
 
 
-def pick(args, name: str, quick, full):
+def pick(args: argparse.Namespace, name: str, quick: _T, full: _T) -> _T:
     """An explicit override ``args.<name>`` if given, else the ``--quick`` or ``--full`` value.
 
     Example:
         >>> import argparse
         >>> pick(argparse.Namespace(full=True, steps=None), "steps", 100, 10_000)
         10000
+        >>> pick(argparse.Namespace(full=False, steps=7), "steps", 100, 10_000)
+        7
     """
     v = getattr(args, name, None)
     return v if v is not None else (full if args.full else quick)
 
 
-def pyplot():
-    """``matplotlib.pyplot`` on the non-interactive Agg backend (scripts and tests)."""
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the non-interactive Agg backend (scripts and tests).
+
+    Returns:
+        the ``matplotlib.pyplot`` module (annotated ``Any``: matplotlib is imported lazily).
+
+    Example:
+        >>> plt = pyplot()
+        >>> plt.get_backend().lower()
+        'agg'
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -132,17 +149,23 @@ def pyplot():
     return plt
 
 
-def write_results(out: str, name: str, fig, arrays: Dict[str, Any], meta: Dict[str, Any]) -> str:
+def write_results(out: str, name: str, fig: Any, arrays: Dict[str, ArrayLike],
+                  meta: Dict[str, Any]) -> str:
     """Atomically write ``<out>/<name>.{npz,json,png}`` (the layout of every sim) and say so.
+
+    ``fig`` is a matplotlib ``Figure``; ``arrays`` go to the ``.npz`` (:func:`save_npz`),
+    ``meta`` to the ``.json`` (:func:`save_json`). Returns ``<out>/<name>``.
 
     Example:
         >>> import os, tempfile
         >>> plt = pyplot()
         >>> d = tempfile.mkdtemp()
-        >>> _ = write_results(d, "demo", plt.figure(), {"x": [1, 2]}, {"mode": "quick"})  # doctest: +ELLIPSIS
+        >>> fig, meta = plt.figure(figsize=(1, 1)), {"mode": "quick"}
+        >>> _ = write_results(d, "demo", fig, {"x": [1, 2]}, meta)  # doctest: +ELLIPSIS
         wrote ...
         >>> sorted(os.listdir(d))
         ['demo.json', 'demo.npz', 'demo.png']
+        >>> plt.close(fig)
     """
     save_npz(os.path.join(out, f"{name}.npz"), **arrays)
     save_json(os.path.join(out, f"{name}.json"), meta)
@@ -152,8 +175,11 @@ def write_results(out: str, name: str, fig, arrays: Dict[str, Any], meta: Dict[s
     return base
 
 
-def print_table(header, rows, fmt=str) -> str:
+def print_table(header: Sequence[Any], rows: Sequence[Sequence[Any]],
+                fmt: Callable[[Any], str] = str) -> str:
     """Print a right-aligned fixed-width table and return its text (for JSON metadata).
+
+    ``header`` cells are converted with ``str``, the cells of ``rows`` with ``fmt``.
 
     Example:
         >>> _ = print_table(["name", "slope"], [["SGD", "-0.50"], ["AM1", "-0.71"]])
@@ -161,6 +187,11 @@ def print_table(header, rows, fmt=str) -> str:
         ----  -----
          SGD  -0.50
          AM1  -0.71
+        >>> _ = print_table(["x"], [[0.5], [12.34]], fmt="{:.1f}".format)
+           x
+        ----
+         0.5
+        12.3
     """
     cells = [[str(h) for h in header]] + [[fmt(x) for x in r] for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
@@ -172,9 +203,16 @@ def print_table(header, rows, fmt=str) -> str:
 
 
 class Timer:
-    """Wall-clock seconds since creation: ``t = Timer(); ...; t()``."""
+    """Wall-clock seconds since creation: ``t = Timer(); ...; t()``.
 
-    def __init__(self):
+    Example:
+        >>> t = Timer()
+        >>> elapsed = t()
+        >>> isinstance(elapsed, float), 0.0 <= elapsed < 60.0
+        (True, True)
+    """
+
+    def __init__(self) -> None:
         import time
 
         self._clock = time.perf_counter

@@ -19,13 +19,19 @@ inputs are validated eagerly when they are concrete.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Union
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Complex
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import Array, ArrayLike, Float
 from jaxaccel.algorithms import MemoryAlgorithm, characteristic_polynomials
+
+#: A real parameter of the memory-1 formulas: a float or an array; the arguments of one call
+#: broadcast against each other (batch shape ``*B``).
+Param = Union[float, Float[ArrayLike, "*#B"]]
 
 
 class Memory1Triplet(NamedTuple):
@@ -120,8 +126,10 @@ def _check_nonzero(x, name, why):
 
 
 # ----------------------------------------------------------------------------- conversions
-def triplet(delta, q0, q1) -> Memory1Triplet:
+def triplet(delta: Param, q0: Param, q1: Param) -> Memory1Triplet:
     """Validated :class:`Memory1Triplet` (finite arrays, broadcast to a common shape).
+
+    The multistep triplet of spec §6.1: ``P = (mu - 1)(mu - 1 + delta)``, ``Q = q0 + q1 mu``.
 
     Example:
         >>> t = triplet(0.1, 0.5, -0.7)
@@ -133,7 +141,7 @@ def triplet(delta, q0, q1) -> Memory1Triplet:
     return Memory1Triplet(d, a, b)
 
 
-def triplet_from_effective(delta, alpha_eff, q0) -> Memory1Triplet:
+def triplet_from_effective(delta: Param, alpha_eff: Param, q0: Param) -> Memory1Triplet:
     """The triplet from ``(delta, alpha_eff, q0)``: ``q1 = -q0 - delta alpha_eff`` (spec §6.1).
 
     Example:
@@ -168,7 +176,7 @@ def triplet_from_algorithm(algorithm: MemoryAlgorithm) -> Memory1Triplet:
     return Memory1Triplet(1.0 - P[0], Q[0], Q[1])
 
 
-def triplet_from_torch(eta, eta_prime, beta) -> Memory1Triplet:
+def triplet_from_torch(eta: Param, eta_prime: Param, beta: Param) -> Memory1Triplet:
     """Triplet of the decoupled form (250) (spec §7.1).
 
     .. math::  q_1 = -(\\eta + \\eta'),\\qquad q_0 = \\beta\\eta',\\qquad \\delta = 1 - \\beta.
@@ -183,7 +191,7 @@ def triplet_from_torch(eta, eta_prime, beta) -> Memory1Triplet:
     return Memory1Triplet(1.0 - b, b * ep, -(e + ep))
 
 
-def torch_from_triplet(delta, q0, q1) -> TorchForm:
+def torch_from_triplet(delta: Param, q0: Param, q1: Param) -> TorchForm:
     """Decoupled form (250) of a triplet (spec §7.1).
 
     .. math::  \\beta = 1 - \\delta,\\qquad \\eta' = \\frac{q_0}{1-\\delta},\\qquad
@@ -204,7 +212,8 @@ def torch_from_triplet(delta, q0, q1) -> TorchForm:
 
 
 # ----------------------------------------------------------------------------- Theorem 6
-def memory1_conditions(delta, q0, q1, lambda_max) -> Memory1Conditions:
+def memory1_conditions(delta: Param, q0: Param, q1: Param,
+                       lambda_max: Param) -> Memory1Conditions:
     """Theorem 6.1: strict stability of ``S_lambda`` for all ``lambda in (0, lambda_max]``.
 
     .. math::  0 < \\delta < 2,\\quad q_0 + q_1 < 0,\\quad \\lambda_{\\max} q_0 > -\\delta,\\quad
@@ -241,8 +250,10 @@ def memory1_conditions(delta, q0, q1, lambda_max) -> Memory1Conditions:
     return Memory1Conditions(stable, memory, slow, product, minus_one)
 
 
-def memory1_eigenvalues(delta, q0, q1, lam, shifted: bool = False):
-    """Both eigenvalues of ``S_lambda``: the roots of ``chi_lambda(mu)``, shape ``(..., 2)``.
+def memory1_eigenvalues(delta: Param, q0: Param, q1: Param, lam: Param,
+                        shifted: bool = False) -> Complex[Array, "*B 2"]:
+    """Both eigenvalues of ``S_lambda``: the roots of ``chi_lambda(mu)``, shape ``(..., 2)``
+    (complex), Theorem 6.2 setting (spec §6.3).
 
     Computed in ``x = 1 - mu``: ``x^2 - (delta - lambda q1) x + lambda delta alpha_eff = 0``
     (spec §6.3), with the cancellation-free quadratic formula. With ``shifted=True`` the
@@ -254,6 +265,9 @@ def memory1_eigenvalues(delta, q0, q1, lam, shifted: bool = False):
         delta, q0, q1: triplet (broadcastable).
         lam: eigenvalue(s) ``lambda`` (any real value).
         shifted: return ``1 - mu`` instead of ``mu``.
+
+    Returns:
+        complex array of shape ``broadcast(delta, q0, q1, lam).shape + (2,)``.
 
     Example:
         >>> mu = memory1_eigenvalues(0.5, 0.0, -1.0, 0.0)   # lambda = 0: roots 1 and beta
@@ -284,7 +298,7 @@ def _shifted_roots(B, C):
     return x1, x2
 
 
-def memory1_circle(delta, q0, q1) -> Memory1Circle:
+def memory1_circle(delta: Param, q0: Param, q1: Param) -> Memory1Circle:
     """Theorem 6.2: centre ``mu_* = -q0/q1`` and radius ``r`` of the eigenvalue circle.
 
     With ``mu = mu_* + z``: ``lambda = P/Q = (z + (2 mu_* - 1 - beta) + r^2 / z) / q1``, so
@@ -307,7 +321,7 @@ def memory1_circle(delta, q0, q1) -> Memory1Circle:
     return Memory1Circle(mu_s, radius, real_for_all)
 
 
-def memory1_critical_scales(delta, q0, q1) -> CriticalScales:
+def memory1_critical_scales(delta: Param, q0: Param, q1: Param) -> CriticalScales:
     """Exact and small-``delta`` scales of the complex-eigenvalue region (spec §6.3, 245-246).
 
     The eigenvalues are complex iff ``disc(lambda) = (1 + beta + lambda q1)^2 - 4(beta - lambda

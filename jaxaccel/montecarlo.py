@@ -33,7 +33,7 @@ and ``tau``, so a Monte-Carlo curve and its SE prediction are compared in two li
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple, Tuple, Union
+from typing import Any, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 import jax
@@ -42,6 +42,7 @@ import optax
 
 from jaxaccel import _validation as V
 from jaxaccel import optim
+from jaxaccel._typing import Array, ArrayLike, Eigenvalues, Float, Int, Scalar
 from jaxaccel.algorithms import MemoryAlgorithm
 from jaxaccel.moments import SimulationResult, record_steps, simulate
 from jaxaccel.spectra import Spectrum
@@ -99,11 +100,13 @@ class _IIDData:
     def check_batch_size(self, batch_size: int) -> None:
         pass
 
-    def batch_factor(self, batch_size):
+    def batch_factor(self, batch_size: Union[Scalar, Float[ArrayLike, "*B"]]
+                     ) -> Union[float, Float[ArrayLike, "*B"]]:
         """``1/b`` (i.i.d. samples)."""
         return 1.0 / batch_size
 
-    def spectrum(self, initial_error) -> Spectrum:
+    def spectrum(self, initial_error: Union[Float[ArrayLike, "d"], Float[ArrayLike, "d outputs"]]
+                 ) -> Spectrum:
         """The SE problem: ``lambda = variances``, ``c2 = initial_error**2`` (summed over outputs)."""
         return _spectrum(self.variances, initial_error)
 
@@ -114,7 +117,7 @@ class GaussianData(_IIDData):
 
     tau = (1.0, -1.0)
 
-    def __init__(self, eigenvalues):
+    def __init__(self, eigenvalues: Float[Array, "d"]) -> None:
         self.eigenvalues = eigenvalues
 
     def tree_flatten(self):
@@ -125,11 +128,11 @@ class GaussianData(_IIDData):
         return cls(*children)
 
     @property
-    def variances(self):
+    def variances(self) -> Float[Array, "d"]:
         """``(d,)`` diagonal of ``H`` in the data coordinates."""
         return self.eigenvalues
 
-    def sample(self, key, batch_size: int):
+    def sample(self, key: Array, batch_size: int) -> Float[Array, "b d"]:
         """A batch ``(b, d)``."""
         lam = self.eigenvalues
         return jax.random.normal(key, (batch_size, lam.shape[0]), lam.dtype) * jnp.sqrt(lam)
@@ -142,7 +145,7 @@ class FourierData(_IIDData):
 
     tau = (1.0, 1.0)
 
-    def __init__(self, eigenvalues, frequencies):
+    def __init__(self, eigenvalues: Float[Array, "n"], frequencies: Float[Array, "n"]) -> None:
         self.eigenvalues = eigenvalues
         self.frequencies = frequencies
 
@@ -154,11 +157,12 @@ class FourierData(_IIDData):
         return cls(*children)
 
     @property
-    def variances(self):
+    def variances(self) -> Float[Array, "2*n"]:
         """``(2n,)``: each eigenvalue twice (cosine block, then sine block)."""
         return jnp.concatenate([self.eigenvalues, self.eigenvalues])
 
-    def sample(self, key, batch_size: int):
+    def sample(self, key: Array, batch_size: int) -> Float[Array, "b 2*n"]:
+        """A batch ``(b, 2n)`` of features of uniform angles."""
         lam = self.eigenvalues
         theta = 2.0 * jnp.pi * jax.random.uniform(key, (batch_size,), lam.dtype)
         return fourier_features(theta, lam, self.frequencies)
@@ -180,7 +184,8 @@ class FiniteData:
 
     tau = None  # SE is exact only for special datasets: pass tau explicitly
 
-    def __init__(self, points, variances, basis, replace: bool):
+    def __init__(self, points: Float[Array, "N d"], variances: Float[Array, "d"],
+                 basis: Float[Array, "p d"], replace: bool) -> None:
         self.points = points
         self._variances = variances
         self.basis = basis
@@ -194,7 +199,8 @@ class FiniteData:
         return cls(*children, aux)
 
     @property
-    def variances(self):
+    def variances(self) -> Float[Array, "d"]:
+        """``(d,)`` positive eigenvalues of ``H``."""
         return self._variances
 
     @property
@@ -202,11 +208,13 @@ class FiniteData:
         """Number of data points ``N``."""
         return self.points.shape[0]
 
-    def coordinates(self, vector):
+    def coordinates(self, vector: Union[Float[ArrayLike, "p"], Float[ArrayLike, "p outputs"]]
+                    ) -> Union[Float[Array, "d"], Float[Array, "d outputs"]]:
         """Coordinates ``basis^T v`` of a vector (or ``(p, outputs)`` matrix) of the feature space."""
         return self.basis.T @ jnp.asarray(vector, self.basis.dtype)
 
-    def sample(self, key, batch_size: int):
+    def sample(self, key: Array, batch_size: int) -> Float[Array, "b d"]:
+        """A batch ``(b, d)`` of data points (distinct points without replacement)."""
         N = self.points.shape[0]
         if self.replace:
             idx = jax.random.randint(key, (batch_size,), 0, N)
@@ -221,11 +229,14 @@ class FiniteData:
                 "(sampling without replacement)"
             )
 
-    def batch_factor(self, batch_size):
+    def batch_factor(self, batch_size: Union[Scalar, Float[ArrayLike, "*B"]]
+                     ) -> Union[float, Float[np.ndarray, "*B"]]:
         """``1/b`` with replacement; ``(N - b) / ((N - 1) b)`` without (exact, spec §3.2)."""
         return batch_factor(self.size, batch_size, self.replace)
 
-    def spectrum(self, initial_error) -> Spectrum:
+    def spectrum(self, initial_error: Union[Float[ArrayLike, "d"], Float[ArrayLike, "d outputs"]]
+                 ) -> Spectrum:
+        """The SE problem: ``lambda = variances``, ``c2 = initial_error**2`` (summed over outputs)."""
         return _spectrum(self.variances, initial_error)
 
 
@@ -255,7 +266,8 @@ def _floyd_subset(key, N: int, b: int):
     return jax.lax.fori_loop(0, b, body, jnp.full((b,), -1, r.dtype))
 
 
-def batch_factor(n_data: int, batch_size, replace: bool = False):
+def batch_factor(n_data: int, batch_size: Union[Scalar, Float[ArrayLike, "*B"]],
+                 replace: bool = False) -> Union[float, Float[np.ndarray, "*B"]]:
     """Noise factor replacing ``1/b`` for batches of a finite dataset (spec §3.2).
 
     For ``H_B = (1/b) sum_{i in B} x_i x_i^T`` with ``B`` a uniformly random ``b``-subset of the
@@ -270,8 +282,12 @@ def batch_factor(n_data: int, batch_size, replace: bool = False):
 
     Args:
         n_data: dataset size ``N``.
-        batch_size: ``b`` (``1 <= b <= N`` without replacement).
+        batch_size: ``b`` (``1 <= b <= N`` without replacement), a number or an array of
+            batch sizes.
         replace: sampling with replacement.
+
+    Returns:
+        ``gamma``: a float for a scalar ``batch_size``, else an array of its shape.
 
     Example:
         >>> batch_factor(10, 10), batch_factor(10, 1), round(batch_factor(64, 16), 6)
@@ -291,14 +307,14 @@ def batch_factor(n_data: int, batch_size, replace: bool = False):
     return g if b.ndim else float(g)
 
 
-def gaussian_data(eigenvalues) -> GaussianData:
+def gaussian_data(eigenvalues: Eigenvalues) -> GaussianData:
     """Gaussian data ``x ~ N(0, diag(lambda))``; SE with ``tau = (1, -1)`` is exact (spec §3.2).
 
     Isserlis: :math:`\\mathbb E[\\langle x,Ax\\rangle xx^T] = \\mathrm{Tr}(HA)H + 2HAH`, so
     :math:`\\Sigma(A) = \\mathrm{Tr}(HA)H + HAH`, which is (15) with ``tau1 = 1, tau2 = -1``.
 
     Args:
-        eigenvalues: ``(d,)`` positive variances.
+        eigenvalues: ``(N,)`` positive variances (the data dimension is ``N``).
 
     Example:
         >>> import jax, jaxaccel as ja
@@ -358,16 +374,30 @@ def _check_frequencies(freq) -> None:
             )
 
 
-def fourier_features(theta, eigenvalues, frequencies):
+def fourier_features(
+    theta: Float[ArrayLike, "B"],
+    eigenvalues: Eigenvalues,
+    frequencies: Union[Int[ArrayLike, "N"], Float[ArrayLike, "N"]],
+) -> Float[Array, "B 2*N"]:
     """Real Fourier features ``[sqrt(2 mu_k) cos(f_k theta), sqrt(2 mu_k) sin(f_k theta)]``.
+
+    The feature map of :func:`fourier_data` (spec §3.2): ``E_theta[x x^T] = diag(mu, mu)``.
 
     Args:
         theta: ``(B,)`` angles.
-        eigenvalues: ``(n,)`` ``mu_k``.
-        frequencies: ``(n,)`` integer frequencies ``f_k``.
+        eigenvalues: ``(N,)`` ``mu_k``.
+        frequencies: ``(N,)`` integer frequencies ``f_k``.
 
     Returns:
-        ``(B, 2n)``: cosine block then sine block.
+        ``(B, 2N)``: cosine block then sine block.
+
+    Example:
+        >>> import jax, numpy as np
+        >>> from jaxaccel import montecarlo as mc
+        >>> ff = jax.jit(mc.fourier_features)      # traceable: one compiled call
+        >>> x = ff(np.array([0.0, np.pi / 2]), np.array([0.5, 2.0]), np.array([1, 2]))
+        >>> x.shape, np.round(np.asarray(x), 12).tolist()   # [cos f theta, sin f theta] blocks
+        ((2, 4), [[1.0, 2.0, 0.0, 0.0], [0.0, -2.0, 1.0, 0.0]])
     """
     lam = jnp.asarray(eigenvalues)
     arg = jnp.asarray(theta)[:, None] * jnp.asarray(frequencies, lam.dtype)[None, :]
@@ -375,7 +405,10 @@ def fourier_features(theta, eigenvalues, frequencies):
     return jnp.concatenate([amp * jnp.cos(arg), amp * jnp.sin(arg)], axis=1)
 
 
-def fourier_data(eigenvalues, frequencies=None) -> FourierData:
+def fourier_data(
+    eigenvalues: Eigenvalues,
+    frequencies: Union[None, Int[ArrayLike, "N"], Float[ArrayLike, "N"]] = None,
+) -> FourierData:
     """Translation-invariant data: random Fourier features of a uniform angle on the circle.
 
     ``x(theta) = (sqrt(2 mu_k) cos(f_k theta), sqrt(2 mu_k) sin(f_k theta))_k`` with ``theta``
@@ -399,8 +432,8 @@ def fourier_data(eigenvalues, frequencies=None) -> FourierData:
     ``sqrt(mu_k) e^{i f_k theta}`` need no resonance condition; real ones do.
 
     Args:
-        eigenvalues: ``(n,)`` positive ``mu_k``.
-        frequencies: ``(n,)`` distinct positive integers without resonances (checked);
+        eigenvalues: ``(N,)`` positive ``mu_k``.
+        frequencies: ``(N,)`` distinct positive integers without resonances (checked);
             default :func:`resonance_free_frequencies`.
 
     Example:
@@ -419,8 +452,9 @@ def fourier_data(eigenvalues, frequencies=None) -> FourierData:
     return FourierData(lam, jnp.asarray(freq, lam.dtype))
 
 
-def finite_data(points, replace: bool = True, rtol: float = 1e-12) -> FiniteData:
-    """A finite dataset of ``N`` points, batches drawn with or without replacement.
+def finite_data(points: Float[ArrayLike, "N p"], replace: bool = True,
+                rtol: float = 1e-12) -> FiniteData:
+    """A finite dataset of ``N`` points, batches drawn with or without replacement (spec §3.2).
 
     The points are rotated into the eigenbasis of ``H = points^T points / N``; directions with
     eigenvalue ``<= rtol * lambda_max`` are dropped (no data point has a component there, so
@@ -461,9 +495,16 @@ def finite_data(points, replace: bool = True, rtol: float = 1e-12) -> FiniteData
                       bool(replace))
 
 
-def kernel_regression_data(kernel, targets, replace: bool = False,
-                           rtol: float = 1e-12) -> Tuple[FiniteData, jax.Array]:
+def kernel_regression_data(
+    kernel: Float[ArrayLike, "N N"],
+    targets: Union[Float[ArrayLike, "N"], Float[ArrayLike, "N outputs"]],
+    replace: bool = False,
+    rtol: float = 1e-12,
+) -> Tuple[FiniteData, Float[Array, "d *outputs"]]:
     """Kernel regression on ``N`` points as a finite dataset, started from the zero function.
+
+    The linearised network of spec §9 (App. M.2) trained by mini-batch SGD on its training set;
+    the batch noise is that of a finite dataset (§3.2, :func:`batch_factor`).
 
     With ``K / N = U diag(lambda) U^T`` the points get the coordinates ``Z = U sqrt(N lambda)``
     (``Z Z^T = K``, ``Z^T Z / N = diag(lambda)``), and targets ``y = Z w*`` give the initial
@@ -478,7 +519,17 @@ def kernel_regression_data(kernel, targets, replace: bool = False,
         rtol: relative eigenvalue cut-off.
 
     Returns:
-        ``(data, initial_error)`` with ``initial_error`` of shape ``(d,)`` or ``(d, outputs)``.
+        ``(data, initial_error)`` with ``initial_error`` of shape ``(d,)`` or ``(d, outputs)``
+        (``d <= N`` eigenvalues above the cut-off).
+
+    Example:
+        >>> import numpy as np
+        >>> from jaxaccel import montecarlo as mc
+        >>> data, e0 = mc.kernel_regression_data(np.diag([3.0, 6.0, 9.0]), np.ones(3))
+        >>> lam = np.asarray(data.variances)
+        >>> L0 = 0.5 * np.sum(lam * np.asarray(e0) ** 2)     # = |y|^2 / (2N)
+        >>> lam.tolist(), round(float(L0), 12)
+        ([3.0, 2.0, 1.0], 0.5)
     """
     K = np.asarray(kernel, dtype=np.float64)
     if K.ndim != 2 or K.shape[0] != K.shape[1]:
@@ -574,19 +625,19 @@ def _mc(key, data, e0, rec, threshold, alg, *, tx, batch_size, chunk, n_chunks):
 
 
 def monte_carlo_sgd(
-    data,
+    data: Union[GaussianData, FourierData, FiniteData],
     optimizer: Union[optax.GradientTransformation, MemoryAlgorithm],
-    initial_error,
+    initial_error: Union[Float[ArrayLike, "d"], Float[ArrayLike, "d outputs"]],
     steps: int,
     batch_size: int,
     n_seeds: int = 1000,
     *,
-    key=None,
-    record="all",
+    key: Optional[Array] = None,
+    record: Union[str, int, tuple, Int[ArrayLike, "R"]] = "all",
     chunk: int = 256,
     divergence_threshold: float = 1e10,
 ) -> MonteCarloResult:
-    """Mini-batch SGD on a data model, averaged over independent seeds.
+    """Mini-batch SGD on a data model, averaged over independent seeds (spec §1, §9.1).
 
     Each run starts from ``y_0 = w_0 - w^* = initial_error`` (data coordinates), draws a fresh
     batch of ``b`` samples per step, hands the batch gradient
@@ -675,16 +726,16 @@ def monte_carlo_sgd(
 
 
 def predict_se(
-    data,
+    data: Union[GaussianData, FourierData, FiniteData],
     algorithm: MemoryAlgorithm,
-    initial_error,
+    initial_error: Union[Float[ArrayLike, "d"], Float[ArrayLike, "d outputs"]],
     steps: int,
     batch_size: int,
-    tau=None,
-    record="all",
-    **kwargs,
+    tau: Optional[Tuple[Scalar, Scalar]] = None,
+    record: Union[str, int, tuple, Int[ArrayLike, "R"]] = "all",
+    **kwargs: Any,
 ) -> SimulationResult:
-    """SE prediction (Algorithm A, :func:`jaxaccel.simulate`) for a Monte-Carlo set-up.
+    """SE prediction (Algorithm A, spec §3.4: :func:`jaxaccel.simulate`) for a Monte-Carlo set-up.
 
     Uses the data model's spectrum (``variances``, ``c2 = initial_error**2``), its batch factor
     (``1/b``, or ``(N - b)/((N - 1) b)`` without replacement, passed as
@@ -729,11 +780,14 @@ def gaussian_sgd(
     batch_size: int,
     n_seeds: int = 1000,
     *,
-    key=None,
-    record="all",
+    key: Optional[Array] = None,
+    record: Union[str, int, tuple, Int[ArrayLike, "R"]] = "all",
     chunk: int = 256,
 ) -> MonteCarloResult:
     """Mini-batch SGD with memory on Gaussian data ``x ~ N(0, diag(lambda))``, averaged over seeds.
+
+    The Monte-Carlo reference of spec §9.1 for SE with ``tau = (1, -1)`` (exact for Gaussian
+    data, §3.2).
 
     The initial error is ``w_0 - w* = sqrt(c2)`` coordinate-wise (signs do not matter for
     Gaussian data) and ``u_0 = 0``; the algorithm runs as the optax transform

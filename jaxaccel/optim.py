@@ -47,8 +47,10 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 import optax
+from jaxtyping import PyTree
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import Array, ArrayLike
 from jaxaccel.algorithms import MemoryAlgorithm
 from jaxaccel.schedules import am1_schedule, jacobi_schedule
 
@@ -175,8 +177,11 @@ def _check_structure(tree, memory, name):
             )
 
 
-def weights_from_state(params, state):
+def weights_from_state(params: PyTree[ArrayLike], state: PyTree[Any]) -> PyTree[Array]:
     """The user's iterate ``w_t = y_t - a_t^T u_t`` from the stored parameters and the state.
+
+    Inverts the change of variables ``y_t = w_t + a_t^T u_t`` of the module docstring (form (3)
+    of spec §2.1 with gradient shift ``a``).
 
     ``state`` may be a :class:`MemoryState` or any optax state containing exactly one (e.g.
     the state of ``optax.inject_hyperparams`` or ``optax.chain``). Without a shift (``a = 0``)
@@ -185,6 +190,9 @@ def weights_from_state(params, state):
     Args:
         params: pytree of the stored parameters ``y_t``.
         state: the optimizer state after ``t`` steps.
+
+    Returns:
+        pytree like ``params``: the iterate ``w_t``.
 
     Example:
         >>> import jax.numpy as jnp

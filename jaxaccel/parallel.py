@@ -15,24 +15,36 @@ imported) gives four host devices for testing.
 from __future__ import annotations
 
 import functools
-from typing import Optional, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 import numpy as np
 import jax
 from jax.sharding import Mesh, PartitionSpec as P
+from jax.typing import DTypeLike
 
-from jaxaccel.moments import MomentState, SimulationResult, _prepare, _result, _run
+from jaxaccel.moments import MomentState, RecordSpec, SimulationResult, _prepare, _result, _run
 from jaxaccel._typing import Scalar
 from jaxaccel.algorithms import MemoryAlgorithm
 from jaxaccel.spectra import Spectrum
 
 
-def shard_map(f, mesh, in_specs, out_specs, check: bool = True):
+def shard_map(f: Callable[..., Any], mesh: Mesh, in_specs: Any, out_specs: Any,
+              check: bool = True) -> Callable[..., Any]:
     """``shard_map`` across JAX versions (``jax.shard_map`` or the experimental module).
 
-    ``check=False`` turns off the replication / varying-axis type check (named ``check_vma`` or
-    ``check_rep`` depending on the version), needed when scans carry per-device state that the
-    checker cannot prove device-varying.
+    ``in_specs`` / ``out_specs`` are :class:`jax.sharding.PartitionSpec` pytrees matching the
+    arguments and results of ``f``. ``check=False`` turns off the replication / varying-axis
+    type check (named ``check_vma`` or ``check_rep`` depending on the version), needed when
+    scans carry per-device state that the checker cannot prove device-varying. This is how the
+    global sum ``G_t`` of Algorithm A is reduced across devices (spec §3.3).
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jax.sharding import PartitionSpec as P
+        >>> mesh = make_mesh(jax.devices()[:1])
+        >>> total = shard_map(lambda x: jax.lax.psum(x.sum(), "eig"), mesh, (P("eig"),), P())
+        >>> float(total(jnp.arange(4.0)))
+        6.0
     """
     import inspect
 
@@ -47,7 +59,7 @@ def shard_map(f, mesh, in_specs, out_specs, check: bool = True):
     return sm(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, **kw)
 
 
-def make_mesh(devices=None, axis: str = "eig") -> Mesh:
+def make_mesh(devices: Optional[Sequence[jax.Device]] = None, axis: str = "eig") -> Mesh:
     """A 1-D :class:`jax.sharding.Mesh` over ``devices`` (default: all devices).
 
     Example:
@@ -68,11 +80,11 @@ def simulate_sharded(
     steps: int,
     batch_size: Optional[Scalar] = None,
     tau: Tuple[Scalar, Scalar] = (1.0, -1.0),
-    record="all",
+    record: RecordSpec = "all",
     *,
     mesh: Optional[Mesh] = None,
     axis: str = "eig",
-    dtype=None,
+    dtype: Optional[DTypeLike] = None,
     divergence_threshold: float = 1e10,
     initial: Optional[MomentState] = None,
     return_state: bool = False,

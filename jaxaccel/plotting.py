@@ -14,16 +14,25 @@ Example:
     >>> _ = plot_loss_curves({"SGD": (t, t ** -0.5)}, ax=ax, references=[(0.5, 1.0, "t^-1/2")])
     >>> ax.get_xscale(), ax.get_xlabel()
     ('log', 'step $t$')
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close(fig)
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Dict, Iterable, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
 from jaxaccel import io
+from jaxaccel._typing import ArrayLike, Float
+from jaxaccel.moments import SimulationResult
+from jaxaccel.stability import PhaseDiagram, StabilityMap
+
+# matplotlib is imported lazily (inside the helpers), so ``Figure`` / ``Axes`` arguments and
+# results are annotated ``Any``; the docstrings name the matplotlib type.
+Curve = Tuple[Float[ArrayLike, "n"], Float[ArrayLike, "n"]]
 
 STYLE = {
     "figure.dpi": 110,
@@ -61,16 +70,38 @@ LABELS = {
 
 
 @contextlib.contextmanager
-def style():
-    """Context manager applying :data:`STYLE` (``matplotlib.rc_context``)."""
+def style() -> Iterator[None]:
+    """Context manager applying :data:`STYLE` (``matplotlib.rc_context``).
+
+    Example:
+        >>> import matplotlib
+        >>> with style():
+        ...     matplotlib.rcParams["axes.grid"], matplotlib.rcParams["savefig.bbox"]
+        (True, 'tight')
+    """
     import matplotlib
 
     with matplotlib.rc_context(STYLE):
         yield
 
 
-def new_figure(nrows: int = 1, ncols: int = 1, size: Tuple[float, float] = (4.8, 3.8)):
-    """``(fig, axes)`` in the package style; ``size`` is per panel (inches)."""
+def new_figure(nrows: int = 1, ncols: int = 1,
+               size: Tuple[float, float] = (4.8, 3.8)) -> Tuple[Any, Any]:
+    """``(fig, axes)`` in the package style; ``size`` is per panel (inches).
+
+    Returns:
+        a matplotlib ``Figure`` and its ``Axes`` (a numpy array of ``Axes`` when ``nrows`` or
+        ``ncols`` is larger than 1), as ``plt.subplots(..., squeeze=True)``.
+
+    Example:
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import matplotlib.pyplot as plt
+        >>> fig, axes = new_figure(1, 2, size=(2.0, 1.5))
+        >>> axes.shape, [float(v) for v in fig.get_size_inches()]
+        ((2,), [4.0, 1.5])
+        >>> plt.close(fig)
+    """
     import matplotlib.pyplot as plt
 
     with style():
@@ -79,8 +110,20 @@ def new_figure(nrows: int = 1, ncols: int = 1, size: Tuple[float, float] = (4.8,
     return fig, axes
 
 
-def save(fig, path: str, dpi: int = 120) -> str:
-    """Write ``fig`` atomically (format from the extension) and return the path."""
+def save(fig: Any, path: str, dpi: int = 120) -> str:
+    """Write ``fig`` (a matplotlib ``Figure``) atomically (format from the extension) and
+    return the path.
+
+    Example:
+        >>> import os, tempfile, matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import matplotlib.pyplot as plt
+        >>> fig, ax = new_figure(size=(1.0, 1.0))
+        >>> path = save(fig, os.path.join(tempfile.mkdtemp(), "empty.png"), dpi=20)
+        >>> os.path.basename(path), os.path.getsize(path) > 0
+        ('empty.png', True)
+        >>> plt.close(fig)
+    """
     return io.save_figure(path, fig, dpi=dpi)
 
 
@@ -95,19 +138,47 @@ def _log_axis(values) -> bool:
     return bool(np.all(v > 0) and v.max() / v.min() > 100.0)
 
 
-def plot_map(smap, field: str = "margin", ax=None, *, log: Optional[bool] = None,
-             cmap: Optional[str] = None, vmin=None, vmax=None, boundaries: bool = True,
-             title: Optional[str] = None):
+def plot_map(smap: StabilityMap, field: str = "margin", ax: Optional[Any] = None, *,
+             log: Optional[bool] = None, cmap: Optional[str] = None,
+             vmin: Optional[float] = None, vmax: Optional[float] = None,
+             boundaries: bool = True, title: Optional[str] = None) -> Tuple[Any, Any, Any]:
     """Colour map of one field of a 2-D :class:`~jaxaccel.stability.StabilityMap`.
 
     x is the first grid axis, y the second (log scale when the values span > 2 decades).
     ``margin`` uses a diverging map centred at 0 (clipped to ``[-1, 1]`` unless ``vmin`` /
     ``vmax`` are given); ``U``, ``U_tilde`` and ``C_L`` a log colour scale (``inf``: blank).
     With ``boundaries``, the strict boundary ``margin = 0`` (solid) and the noisy boundary
-    ``U~_Sigma = 1`` (dashed) are drawn.
+    ``U~_Sigma = 1`` (dashed) are drawn (strict stability, spec §5 / §6.2; noisy stability
+    ``U~_Sigma < 1``, Theorems 3 and 8, spec §5.2).
+
+    Args:
+        smap: a 2-D map from :func:`~jaxaccel.stability.stability_map`.
+        field: ``"margin"``, ``"radius"``, ``"U"``, ``"U_tilde"``, ``"alpha_eff"`` or ``"C_L"``.
+        ax: matplotlib ``Axes`` to draw on (default: a new figure).
+        log: log colour scale (default: for ``U``, ``U_tilde``, ``C_L``).
+        cmap: colour map name (default ``RdBu`` for the margin, else ``viridis``).
+        vmin, vmax: colour limits.
+        boundaries: draw the strict and noisy stability boundaries.
+        title: axes title (default: family and field).
 
     Returns:
-        ``(ax, mesh, colorbar)``.
+        ``(ax, mesh, colorbar)``: the matplotlib ``Axes``, ``QuadMesh`` and ``Colorbar``.
+
+    Example:
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import matplotlib.pyplot as plt
+        >>> import numpy as np
+        >>> from jaxaccel.stability import StabilityMap
+        >>> a, b = np.array([0.01, 1.0, 10.0]), np.array([0.0, 0.5])
+        >>> margin = 1.0 - a[:, None] * (1 + b[None, :])       # a toy map, shape (3, 2)
+        >>> ones = np.ones((3, 2))
+        >>> smap = StabilityMap("toy", {"alpha": a, "beta": b}, {}, margin, ones, ones, ones,
+        ...                     ones, ones, margin > 0, margin > 0, 0.5, "signal")
+        >>> ax, mesh, cb = plot_map(smap, "margin", boundaries=False)
+        >>> ax.get_xscale(), ax.get_xlabel() == LABELS["alpha"], cb.ax.get_ylabel()
+        ('log', True, 'strict-stability margin')
+        >>> plt.close(ax.figure)
     """
     import matplotlib.colors as mcolors
     import matplotlib.pyplot as plt
@@ -162,13 +233,32 @@ def plot_map(smap, field: str = "margin", ax=None, *, log: Optional[bool] = None
     return ax, mesh, cb
 
 
-def plot_phase_diagram(pd, ax=None, *, exponent: str = "sgd", title: Optional[str] = None):
+def plot_phase_diagram(pd: PhaseDiagram, ax: Optional[Any] = None, *, exponent: str = "sgd",
+                       title: Optional[str] = None) -> Tuple[Any, Any, Any]:
     """Phase diagram in the ``(zeta, 1/nu)`` plane (spec Fig. 2 left) from
     :func:`~jaxaccel.stability.phase_diagram`: colour = loss exponent (``"sgd"`` or ``"am1"``),
-    the signal/noise boundary ``zeta = 2 - 1/nu`` and the divergent band ``1/nu >= 1``.
+    the signal/noise boundary ``zeta = 2 - 1/nu`` and the divergent band ``1/nu >= 1``
+    (phases of spec §1 / §5.4, AM1 rate (27)).
+
+    Args:
+        pd: :class:`~jaxaccel.stability.PhaseDiagram`.
+        ax: matplotlib ``Axes`` to draw on (default: a new figure).
+        exponent: ``"sgd"`` or ``"am1"``.
+        title: axes title.
 
     Returns:
-        ``(ax, mesh, colorbar)``.
+        ``(ax, mesh, colorbar)``: the matplotlib ``Axes``, ``QuadMesh`` and ``Colorbar``.
+
+    Example:
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import matplotlib.pyplot as plt
+        >>> from jaxaccel.stability import phase_diagram
+        >>> pd = phase_diagram([1.5, 2.0, 4.0], [0.5, 1.0, 2.0])
+        >>> ax, mesh, cb = plot_phase_diagram(pd, exponent="am1")
+        >>> ax.get_xlabel().startswith("target exponent"), len(ax.collections) > 0
+        (True, True)
+        >>> plt.close(ax.figure)
     """
     import matplotlib.pyplot as plt
 
@@ -201,13 +291,24 @@ def plot_phase_diagram(pd, ax=None, *, exponent: str = "sgd", title: Optional[st
     return ax, mesh, cb
 
 
-def plot_loglog(curves: Dict[str, Tuple[Sequence, Sequence]], ax=None, *, xlabel: str = "x",
+def plot_loglog(curves: Dict[str, Curve], ax: Optional[Any] = None, *, xlabel: str = "x",
                 ylabel: str = "y", references: Iterable[Tuple[float, float, str]] = (),
-                title: Optional[str] = None, markers: bool = False):
+                title: Optional[str] = None, markers: bool = False) -> Any:
     """Log-log lines ``{label: (x, y)}`` plus dashed reference power laws
     ``(exponent, constant, label)`` meaning ``y = constant * x ** -exponent``.
 
-    Non-positive or non-finite points are dropped. Returns ``ax``.
+    Non-positive or non-finite points are dropped. ``ax`` is a matplotlib ``Axes`` (default:
+    a new figure). Returns the ``Axes``.
+
+    Example:
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import matplotlib.pyplot as plt
+        >>> x = [0.0, 1.0, 10.0, 100.0]                       # x = 0 is dropped
+        >>> ax = plot_loglog({"data": (x, [1.0, 1.0, 0.1, 0.01])}, references=[(1.0, 1.0, "1/x")])
+        >>> ax.get_yscale(), len(ax.lines), ax.lines[0].get_xdata().tolist()
+        ('log', 2, [1.0, 10.0, 100.0])
+        >>> plt.close(ax.figure)
     """
     ax = _ax(ax)
     xs_all = []
@@ -233,11 +334,24 @@ def plot_loglog(curves: Dict[str, Tuple[Sequence, Sequence]], ax=None, *, xlabel
     return ax
 
 
-def plot_loss_curves(curves, ax=None, *, references: Iterable[Tuple[float, float, str]] = (),
-                     title: Optional[str] = None):
+def plot_loss_curves(curves: Dict[str, Union[SimulationResult, Curve]], ax: Optional[Any] = None,
+                     *, references: Iterable[Tuple[float, float, str]] = (),
+                     title: Optional[str] = None) -> Any:
     """Log-log loss curves: ``curves`` maps a label to ``(steps, loss)`` or to an object with
     ``steps`` and ``loss`` (e.g. :class:`~jaxaccel.moments.SimulationResult`). Step 0 is
-    dropped. Returns ``ax``."""
+    dropped. ``ax`` is a matplotlib ``Axes`` (default: a new figure); returns the ``Axes``.
+
+    Example:
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import matplotlib.pyplot as plt
+        >>> import numpy as np
+        >>> t = np.arange(0, 50)
+        >>> ax = plot_loss_curves({"SGD": (t, 1.0 / (1.0 + t))}, title="toy")
+        >>> ax.get_ylabel(), ax.get_title(), ax.get_legend().get_texts()[0].get_text()
+        ('loss $L_t$', 'toy', 'SGD')
+        >>> plt.close(ax.figure)
+    """
     pairs = {}
     for label, c in curves.items():
         if hasattr(c, "steps") and hasattr(c, "loss"):

@@ -56,7 +56,7 @@ import jax.numpy as jnp
 from jaxaccel import _validation as V
 from jaxaccel._typing import ArrayLike, Float, Int, Scalar
 from jaxaccel.algorithms import MemoryAlgorithm
-from jaxaccel.moments import SimulationResult, pairwise_sum
+from jaxaccel.moments import RecordSpec, SimulationResult, pairwise_sum
 from jaxaccel.spectra import Spectrum
 
 # elements of the per-node temporaries processed at once (vmap inside lax.map chunks)
@@ -1074,7 +1074,8 @@ def renewal(props: Propagators, method: str = "auto") -> RenewalResult:
 
 
 def loss_curve(spectrum: Spectrum, algorithm: MemoryAlgorithm, steps: int,
-               batch_size: Optional[Scalar] = None, tau: Tuple[Scalar, Scalar] = (1.0, -1.0), record="all", *, propagator_method: str = "auto",
+               batch_size: Optional[Scalar] = None, tau: Tuple[Scalar, Scalar] = (1.0, -1.0),
+               record: RecordSpec = "all", *, propagator_method: str = "auto",
                renewal_method: str = "auto", divergence_threshold: float = 1e10) -> SimulationResult:
     """Loss curve of a stationary algorithm from its propagators and the renewal equations.
 
@@ -1159,7 +1160,8 @@ def _nonstationary_kernel(lam, m, c2, parts, w_read, eps, noise_scale, *, steps)
 
 
 def renewal_nonstationary(spectrum: Spectrum, algorithm: MemoryAlgorithm, steps: int,
-                          batch_size=None, tau=(1.0, -1.0)) -> RenewalResult:
+                          batch_size: Union[None, Scalar, Float[ArrayLike, "T"]] = None,
+                          tau: Tuple[Scalar, Scalar] = (1.0, -1.0)) -> RenewalResult:
     """Loss of a (possibly time-dependent) algorithm by the non-stationary renewal equations.
 
     .. math::  \\tilde L_t = \\tfrac12\\tilde V(t,0) + \\sum_{s<t}\\tilde U(t,s)\\tilde L_s,

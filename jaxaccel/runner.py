@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 import jax.numpy as jnp
@@ -22,7 +22,8 @@ from jaxaccel import _validation as V
 from jaxaccel._typing import Scalar
 from jaxaccel.algorithms import MemoryAlgorithm
 from jaxaccel.io import save_npz
-from jaxaccel.moments import MomentState, SimulationResult, initial_state, record_steps, simulate
+from jaxaccel.moments import (MomentState, RecordSpec, SimulationResult, initial_state,
+                              record_steps, simulate)
 from jaxaccel.spectra import Spectrum
 
 
@@ -44,13 +45,13 @@ def run_long(
     steps: int,
     batch_size: Optional[Scalar] = None,
     tau: Tuple[Scalar, Scalar] = (1.0, -1.0),
-    record="log",
+    record: RecordSpec = "log",
     *,
     chunk_steps: int = 10_000,
     checkpoint: Optional[str] = None,
     checkpoint_every: int = 1,
     progress: bool = False,
-    **simulate_kwargs,
+    **simulate_kwargs: Any,
 ) -> SimulationResult:
     """:func:`simulate` in chunks, with optional progress output and checkpoint/resume.
 

@@ -30,14 +30,14 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 import jax
 import jax.numpy as jnp
 
 from jaxaccel import _validation as V
-from jaxaccel._typing import Float, Scalar
+from jaxaccel._typing import ArrayLike, Float, Int, Scalar
 from jaxaccel.algorithms import MemoryAlgorithm, am1_form, effective_learning_rate, heavy_ball
 from jaxaccel.spectra import Spectrum
 
@@ -88,7 +88,7 @@ class JacobiSchedule(NamedTuple):
     beta: Callable
 
 
-def jacobi_schedule(a, b, L) -> JacobiSchedule:
+def jacobi_schedule(a: Scalar, b: Scalar, L: Scalar) -> JacobiSchedule:
     """Jacobi Heavy-Ball schedule (Brakhage 1987) as callables ``t -> alpha_t, beta_t`` (§8.1).
 
     .. math::
@@ -218,7 +218,8 @@ def _am1_checks(delta0, kappa, alpha0, theta, eta_kick, t0):
     return delta0, kappa, alpha0, theta, eta_kick, t0
 
 
-def am1_schedule(delta0, kappa, alpha0, theta, eta_kick, t0=1.0) -> AM1Schedule:
+def am1_schedule(delta0: Scalar, kappa: Scalar, alpha0: Scalar, theta: Scalar, eta_kick: Scalar,
+                 t0: Scalar = 1.0) -> AM1Schedule:
     """AM1 power-law schedule (spec §7.2) as callables of the step ``t``.
 
     .. math::
@@ -325,7 +326,7 @@ class AM1ExponentWarning(UserWarning):
     """AM1 exponents outside the momentary-stationarity range ``0 <= theta <= kappa (1-1/nu)``."""
 
 
-def am1_theta_max(kappa, nu) -> float:
+def am1_theta_max(kappa: float, nu: float) -> float:
     """Largest allowed AM1 exponent ``theta = kappa (1 - 1/nu)`` (Theorem 7.2 via §7.2).
 
     Example:
@@ -341,7 +342,7 @@ def am1_theta_max(kappa, nu) -> float:
     return kappa * (1.0 - 1.0 / nu)
 
 
-def check_am1_exponents(theta, kappa, nu, warn: bool = True) -> bool:
+def check_am1_exponents(theta: float, kappa: float, nu: float, warn: bool = True) -> bool:
     """Check the AM1 exponents against momentary stationarity ``0 <= theta <= kappa (1-1/nu)``.
 
     Spec §7.2 (from Theorem 7.2: ``alpha_eff delta^{1 - 1/nu} = O(1)``, so ``U_Sigma(t)`` stays
@@ -416,9 +417,9 @@ def _no_shift(alg: MemoryAlgorithm) -> bool:
 def running_noise_sum(
     spectrum: Spectrum,
     algorithm: MemoryAlgorithm,
-    batch_size,
-    tau=(1.0, -1.0),
-    steps=None,
+    batch_size: Union[Scalar, Float[ArrayLike, "T"]],
+    tau: Tuple[Scalar, Scalar] = (1.0, -1.0),
+    steps: Optional[Int[ArrayLike, "R"]] = None,
     method: str = "auto",
     chunk: Optional[int] = None,
 ) -> RunningNoiseSum:
@@ -575,7 +576,8 @@ class AdiabaticPrediction(NamedTuple):
     V_applied: jax.Array
 
 
-def applied_learning_rate(algorithm: MemoryAlgorithm, steps) -> Float[jax.Array, "T"]:
+def applied_learning_rate(algorithm: MemoryAlgorithm,
+                          steps: Int[ArrayLike, "R"]) -> Float[jax.Array, "R"]:
     """Cumulative learning rate actually applied by a memory algorithm, to first order in ``lambda``.
 
     For a mode ``lambda -> 0`` the gradient is ``g_s = lambda e_0 + O(lambda^2)``; the matrix
@@ -655,9 +657,9 @@ def _signal_sums(lam, c2, A, *, batch):
 def adiabatic_loss(
     spectrum: Spectrum,
     algorithm: MemoryAlgorithm,
-    steps,
-    batch_size=None,
-    tau=(1.0, -1.0),
+    steps: Int[ArrayLike, "R"],
+    batch_size: Union[None, Scalar, Float[ArrayLike, "T"]] = None,
+    tau: Tuple[Scalar, Scalar] = (1.0, -1.0),
 ) -> AdiabaticPrediction:
     """Adiabatic loss prediction (249) along a schedule, by analogy with the signal phase (20).
 

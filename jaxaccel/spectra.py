@@ -18,6 +18,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 import jax
 import jax.numpy as jnp
+from jax.typing import DTypeLike
 
 from jaxaccel import _validation as V
 from jaxaccel._typing import ArrayLike, Coefficients, Eigenvalues, Float
@@ -200,7 +201,7 @@ def power_law_spectrum(
     zeta: float,
     Lambda: float = 1.0,
     Q: Optional[float] = None,
-    dtype=None,
+    dtype: Optional[DTypeLike] = None,
 ) -> Spectrum:
     """The "ideal" power-law problem of spec §1 (App. M.1 of the paper).
 

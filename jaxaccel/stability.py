@@ -246,7 +246,8 @@ def spectral_radius(algorithm: MemoryAlgorithm, lam: Float[ArrayLike, "..."]) ->
     return _radius_jit(alg, lam, jnp.zeros((), alg.dtype), with_A=False)
 
 
-def propagator_radius(algorithm: MemoryAlgorithm, lam, batch_size, tau=(1.0, -1.0)):
+def propagator_radius(algorithm: MemoryAlgorithm, lam: Float[ArrayLike, "..."], batch_size: Scalar,
+                      tau: Tuple[Scalar, Scalar] = (1.0, -1.0)) -> Float[jax.Array, "..."]:
     """:math:`\\rho(\\mathcal A_\\lambda)`, spectral radius of the map (16) on symmetric matrices.
 
     Equals ``rho(S_lambda)^2`` when ``tau2 = 0``. Closed form (cubic) for ``M = 1``.
@@ -256,6 +257,9 @@ def propagator_radius(algorithm: MemoryAlgorithm, lam, batch_size, tau=(1.0, -1.
         lam: array of eigenvalues.
         batch_size: positive batch size ``b``.
         tau: ``(tau1, tau2)``.
+
+    Returns:
+        the radius for every ``lam`` (same shape).
 
     Example:
         >>> import jaxaccel as ja
@@ -539,8 +543,8 @@ def _interval(spectrum, dtype):
 def strict_stability(
     algorithm: MemoryAlgorithm,
     spectrum: Union[Spectrum, float, tuple],
-    batch_size=None,
-    tau=(1.0, -1.0),
+    batch_size: Optional[Scalar] = None,
+    tau: Tuple[Scalar, Scalar] = (1.0, -1.0),
     *,
     grid_size: int = 256,
     refine_steps: int = 40,
@@ -685,8 +689,8 @@ def _loss_constant(pl: Optional[PowerLaw], aeff, U, U_tilde, V_tilde, inv_b, tau
     return C_U * V_tilde * shift / (2.0 * (1.0 - U_tilde) ** 2)
 
 
-def predicted_loss(spectrum: Spectrum, algorithm: MemoryAlgorithm, batch_size,
-                   tau=(1.0, -1.0)) -> LossPrediction:
+def predicted_loss(spectrum: Spectrum, algorithm: MemoryAlgorithm, batch_size: Scalar,
+                   tau: Tuple[Scalar, Scalar] = (1.0, -1.0)) -> LossPrediction:
     """Late-time loss constant ``C_L`` and exponent of a noisily stable algorithm.
 
     Signal phase (``zeta < 2 - 1/nu``), eqs. (20), (181), (211):
@@ -938,9 +942,9 @@ def _map_program(family, names, fixed_names, with_A, t2_zero, n_log, n_lin, refi
 def stability_map(
     spectrum: Spectrum,
     family: Union[str, Callable[..., MemoryAlgorithm]],
-    grid: Dict[str, np.ndarray],
-    batch_size=1.0,
-    tau=(1.0, -1.0),
+    grid: Dict[str, Float[ArrayLike, "n"]],
+    batch_size: Scalar = 1.0,
+    tau: Tuple[Scalar, Scalar] = (1.0, -1.0),
     *,
     fixed: Optional[Dict[str, float]] = None,
     memory_budget: float = 2**28,
@@ -1191,8 +1195,9 @@ def theorem7_default_paths(nu: float, q0: float = 0.5) -> Dict[str, Theorem7Path
     }
 
 
-def theorem7_paths(spectrum: Spectrum, eps, paths: Optional[Dict[str, Theorem7Path]] = None,
-                   q0: float = 0.5, batch_size=1.0, tau1: float = 1.0) -> Dict[str, RegionAnalysis]:
+def theorem7_paths(spectrum: Spectrum, eps: Float[ArrayLike, "n"],
+                   paths: Optional[Dict[str, Theorem7Path]] = None, q0: float = 0.5,
+                   batch_size: Scalar = 1.0, tau1: float = 1.0) -> Dict[str, RegionAnalysis]:
     """:func:`region_analysis` along the Theorem 7 paths ``delta = eps -> 0`` (spec §6.5).
 
     Heavy Ball (``q0 = 0``) has ``U_Sigma >~ tau1 alpha_eff sum_k lambda_k / (2b)``, unbounded
@@ -1255,8 +1260,15 @@ class PhaseDiagram(NamedTuple):
     boundary_zeta: np.ndarray
 
 
-def phase_diagram(nu, zeta) -> PhaseDiagram:
+def phase_diagram(nu: Float[ArrayLike, "n_nu"], zeta: Float[ArrayLike, "n_zeta"]) -> PhaseDiagram:
     """Phase diagram data on a grid of ``nu`` and ``zeta`` (spec §1, §5.4, (27)).
+
+    Args:
+        nu: 1-D positive spectral exponents.
+        zeta: 1-D positive target exponents.
+
+    Returns:
+        :class:`PhaseDiagram` on the ``(len(zeta), len(nu))`` mesh.
 
     Example:
         >>> pd = phase_diagram([1.5, 3.0], [0.5, 2.5])

@@ -20,16 +20,39 @@ non-zero for ``N >= 3`` and exactly zero for ``N in {1, 2}`` (where
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import jax
 import jax.numpy as jnp
 
 from jaxaccel import _validation as V
-from jaxaccel.depth.end_to_end import check_depth, single_output_direction
+from jaxaccel._typing import Array, ArrayLike, Float, Scalar
+from jaxaccel.depth.end_to_end import Depth, check_depth, single_output_direction
+
+#: A loss gradient ``w -> nabla L^1(w)`` of a single-output end-to-end vector (a JAX function).
+GradFn = Callable[[Float[Array, "d"]], Float[Array, "d"]]
 
 
-def single_output_field(grad_fn, w, depth):
-    r"""``F(w)`` of spec §A7 for a gradient function ``grad_fn: (d,) -> (d,)``."""
+def single_output_field(grad_fn: GradFn, w: Float[Array, "d"], depth: Depth) -> Float[Array, "d"]:
+    r"""``F(w)`` of spec §A7 for a gradient function ``grad_fn: (d,) -> (d,)``:
+    :math:`\|w\|^{2-\frac2N}\big(\nabla L^1(w) + (N-1)\,\mathrm{Pr}_w\{\nabla L^1(w)\}\big)`.
+
+    Args:
+        grad_fn: ``(d,) -> (d,)``, the gradient of the loss.
+        w: ``(d,)`` end-to-end vector.
+        depth: ``N >= 1`` (may be traced).
+
+    Returns:
+        ``(d,)`` field value (see :func:`~jaxaccel.depth.single_output_direction`).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxaccel.depth import single_output_field
+        >>> g = jnp.array([1.0, 1.0])
+        >>> single_output_field(lambda w: g, jnp.array([2.0, 0.0]), 2).tolist()
+        [4.0, 2.0]
+    """
     return single_output_direction(w, grad_fn(w), depth)
 
 
@@ -49,7 +72,10 @@ def _unit_pair(u, u_prime):
     return u, up
 
 
-def loop_circulation(grad_fn, u, u_prime, radius, depth, num_points: int = 64):
+def loop_circulation(
+    grad_fn: GradFn, u: Float[ArrayLike, "d"], u_prime: Float[ArrayLike, "d"], radius: Scalar,
+    depth: int, num_points: int = 64,
+) -> Float[Array, ""]:
     r"""Numerical circulation of the end-to-end field around the radial-arc-radial loop.
 
     Gauss-Legendre quadrature on each leg. On the radial legs the substitution
@@ -60,7 +86,7 @@ def loop_circulation(grad_fn, u, u_prime, radius, depth, num_points: int = 64):
         grad_fn: ``(d,) -> (d,)``, the gradient of the loss (a JAX function).
         u, u_prime: ``(d,)`` unit vectors, not antipodal.
         radius: ``r > 0``.
-        depth: ``N >= 1``.
+        depth: ``N >= 1``, an integer (concrete).
         num_points: quadrature nodes per leg.
 
     Returns:
@@ -106,7 +132,30 @@ def loop_circulation(grad_fn, u, u_prime, radius, depth, num_points: int = 64):
     return radial(u) + arc - radial(up)
 
 
-def circulation_closed_form(g, u, u_prime, radius, depth):
-    r""":math:`r^{3-2/N}\langle g,u-u'\rangle(N-1)(N-2)/(3N-2)` for a linear loss (spec §A7)."""
+def circulation_closed_form(
+    g: Float[ArrayLike, "d"], u: Float[ArrayLike, "d"], u_prime: Float[ArrayLike, "d"],
+    radius: Scalar, depth: Depth,
+) -> Float[Array, ""]:
+    r""":math:`r^{3-2/N}\langle g,u-u'\rangle(N-1)(N-2)/(3N-2)` for a linear loss (spec §A7).
+
+    The circulation of the end-to-end field around the radial-arc-radial loop of
+    :func:`loop_circulation` when :math:`\nabla L^1 = g` is constant.
+
+    Args:
+        g: ``(d,)`` constant gradient of the linear loss.
+        u, u_prime: ``(d,)`` unit vectors (the loop's end points on the circle).
+        radius: ``r > 0``.
+        depth: ``N >= 1``.
+
+    Returns:
+        The circulation (a scalar); zero for ``N in {1, 2}``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxaccel.depth import circulation_closed_form
+        >>> g = jnp.array([1.0, -0.5]); u = jnp.array([1.0, 0.0]); v = jnp.array([0.0, 1.0])
+        >>> [round(float(circulation_closed_form(g, u, v, 1.0, n)), 4) for n in (2, 3)]
+        [0.0, 0.4286]
+    """
     N = jnp.asarray(depth, jnp.result_type(float))
     return radius ** (3.0 - 2.0 / N) * jnp.dot(g, u - u_prime) * (N - 1) * (N - 2) / (3 * N - 2)

@@ -11,9 +11,12 @@ r"""Regression problems for the depth experiments (spec depth_stacking.md §A8, 
 
 from __future__ import annotations
 
+from typing import Any, Optional, Tuple
+
 import numpy as np
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import ArrayLike, Float
 from jaxaccel.depth.losses import LpRegression, check_exponent, lp_regression
 
 _SCALINGS = ("raw", "features", "features+target")
@@ -28,7 +31,8 @@ def _standardize(a):
     return (a - mu) / np.where(sd > 0, sd, 1.0)
 
 
-def diabetes_regression(p: float = 2.0, scaling: str = "features+target", **kwargs) -> LpRegression:
+def diabetes_regression(p: float = 2.0, scaling: str = "features+target",
+                        **kwargs: Any) -> LpRegression:
     """The scikit-learn diabetes data as an l_p regression loss (single output).
 
     Args:
@@ -81,7 +85,8 @@ def _load_diabetes_raw():
 
 def synthetic_regression(
     seed: int = 0, num_examples: int = 500, num_features: int = 32, p: float = 2.0,
-    scale_range=(0.05, 1.0), noise: float = 0.1, noise_df=None, **kwargs,
+    scale_range: Tuple[float, float] = (0.05, 1.0), noise: float = 0.1,
+    noise_df: Optional[float] = None, **kwargs: Any,
 ) -> LpRegression:
     r"""Synthetic l_p regression with a controlled feature spectrum (spec §A9.4).
 
@@ -91,8 +96,24 @@ def synthetic_regression(
     the target is then standardised (mean 0, std 1). Features are left unscaled so that the
     spectrum is what ``scale_range`` says.
 
+    Args:
+        seed: NumPy random seed.
+        num_examples: ``m >= 1``.
+        num_features: ``d >= 1``.
+        p: loss exponent.
+        scale_range: ``(lo, hi)`` with ``0 < lo <= hi``, the feature scales' range.
+        noise: noise level ``>= 0``.
+        noise_df: ``None`` (Gaussian noise) or the Student-t degrees of freedom ``> 0``.
+        **kwargs: passed to :func:`~jaxaccel.depth.lp_regression` (``form``, ``reduction``).
+
     Returns:
         An :class:`~jaxaccel.depth.LpRegression` with inputs ``(num_examples, num_features)``.
+
+    Example:
+        >>> from jaxaccel.depth import synthetic_regression
+        >>> loss = synthetic_regression(num_examples=8, num_features=3, p=4, noise_df=3.0)
+        >>> loss.inputs.shape, loss.targets.shape, loss.p
+        ((8, 3), (8, 1), 4.0)
     """
     num_examples = V.check_positive_int(num_examples, "num_examples")
     num_features = V.check_positive_int(num_features, "num_features")
@@ -133,11 +154,24 @@ def two_point_problem(y1: float = 10.0, y2: float = 1.0, p: float = 4) -> LpRegr
     return lp_regression(np.eye(2), np.array([y1, y2], float), p, form="power")
 
 
-def gd_stability_cap(targets, p: float, num_examples: int) -> float:
+def gd_stability_cap(targets: Float[ArrayLike, "m *k"], p: float, num_examples: int) -> float:
     """Largest stable GD step from ``w = 0`` on the two-point problem (even ``p``, spec §A8).
 
     ``eta < 2 m / max|y|^{p-2}`` with the mean convention (``m`` examples, unit inputs); for
     ``p = 2`` the cap ``2 m`` does not depend on the targets.
+
+    Args:
+        targets: ``(m,)`` or ``(m, k)`` targets (only ``max|y|`` matters).
+        p: even integer exponent.
+        num_examples: ``m``.
+
+    Returns:
+        The cap on ``eta``.
+
+    Example:
+        >>> from jaxaccel.depth import gd_stability_cap
+        >>> gd_stability_cap([10.0, 1.0], 4, 2), gd_stability_cap([10.0, 1.0], 2, 2)
+        (0.04, 4.0)
     """
     p = check_exponent(p)
     if not (p.is_integer() and int(p) % 2 == 0):

@@ -22,11 +22,17 @@ in a cancellation-free form, so ``depth`` may be a traced (vmapped) array. The `
 
 from __future__ import annotations
 
+from typing import Callable, Tuple, Union
+
 import numpy as np
 import jax
 import jax.numpy as jnp
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import Array, ArrayLike, Float, Int, Scalar
+
+#: A depth ``N >= 1``: a Python int, or a 0-d array (possibly traced, e.g. under ``vmap``).
+Depth = Union[int, Int[ArrayLike, ""], Float[ArrayLike, ""]]
 
 
 # ----------------------------------------------------------------------------- validation
@@ -45,7 +51,7 @@ def check_depth(depth, name: str = "depth"):
 
 
 # ----------------------------------------------------------------------------- fractional powers
-def psd_power(M: jax.Array, a) -> jax.Array:
+def psd_power(M: Float[Array, "n n"], a: float) -> Float[Array, "n n"]:
     r"""Fractional power of a symmetric PSD matrix through ``eigh`` (spec §A2 convention).
 
     .. math:: M^a = Q\operatorname{diag}(\max(\mu,0)^a)Q^\top \ (a > 0),\qquad M^0 = I .
@@ -55,6 +61,9 @@ def psd_power(M: jax.Array, a) -> jax.Array:
     Args:
         M: ``(n, n)`` symmetric positive semi-definite matrix.
         a: exponent ``>= 0`` (a Python number).
+
+    Returns:
+        ``(n, n)`` matrix ``M^a``.
 
     Example:
         >>> import jax.numpy as jnp
@@ -90,7 +99,9 @@ def _padded_singular_values(W):
     return U, sl, sr, Vt
 
 
-def divided_difference(sl: jax.Array, sr: jax.Array, depth) -> jax.Array:
+def divided_difference(
+    sl: Float[Array, "k"], sr: Float[Array, "d"], depth: Depth,
+) -> Float[Array, "k d"]:
     r"""The matrix :math:`\Lambda_{rr'} = \sum_{j=1}^N \sigma_r^{2(j-1)/N}\sigma_{r'}^{2(N-j)/N}`.
 
     Closed form (spec §A3.1): :math:`(\sigma_r^2-\sigma_{r'}^2)/(\sigma_r^{2/N}-\sigma_{r'}^{2/N})`
@@ -107,6 +118,12 @@ def divided_difference(sl: jax.Array, sr: jax.Array, depth) -> jax.Array:
 
     Returns:
         ``(k, d)`` matrix ``Lambda``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxaccel.depth import divided_difference
+        >>> divided_difference(jnp.array([4.0]), jnp.array([4.0, 0.0]), 2).tolist()  # N s, s
+        [[8.0, 4.0]]
     """
     N = jnp.asarray(depth, sl.dtype)
     a, b = sl[..., :, None], sr[..., None, :]
@@ -122,7 +139,9 @@ def divided_difference(sl: jax.Array, sr: jax.Array, depth) -> jax.Array:
 
 
 # ----------------------------------------------------------------------------- the operator
-def end_to_end_direction(W: jax.Array, G: jax.Array, depth) -> jax.Array:
+def end_to_end_direction(
+    W: Float[Array, "k d"], G: Float[Array, "k d"], depth: Depth,
+) -> Float[Array, "k d"]:
     r"""The preconditioned gradient :math:`\mathcal P_N(W)[G]` via one SVD (spec §A3.1).
 
     .. math::
@@ -149,11 +168,30 @@ def end_to_end_direction(W: jax.Array, G: jax.Array, depth) -> jax.Array:
     return U @ (lam * (U.T @ G @ Vt.T)) @ Vt
 
 
-def end_to_end_direction_eigh(W: jax.Array, G: jax.Array, depth: int) -> jax.Array:
-    """Reference path: the literal sum of ``N`` terms with ``eigh`` fractional powers.
+def end_to_end_direction_eigh(
+    W: Float[Array, "k d"], G: Float[Array, "k d"], depth: int,
+) -> Float[Array, "k d"]:
+    r"""Reference path: the literal sum of ``N`` terms with ``eigh`` fractional powers (spec §A3).
+
+    .. math:: \sum_{j=1}^N [WW^\top]^{\frac{j-1}{N}}\,G\,[W^\top W]^{\frac{N-j}{N}} .
 
     ``depth`` must be a Python int. Slower and less accurate for tiny singular values than
     :func:`end_to_end_direction`; kept for cross-checking (spec §A3.1).
+
+    Args:
+        W: ``(k, d)`` end-to-end matrix.
+        G: ``(k, d)`` gradient.
+        depth: ``N >= 1``, a Python int.
+
+    Returns:
+        ``(k, d)`` array.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxaccel.depth import end_to_end_direction, end_to_end_direction_eigh
+        >>> W = jnp.array([[1.0, 0.5], [0.0, 2.0]]); G = jnp.array([[1.0, -1.0], [0.5, 0.0]])
+        >>> bool(jnp.allclose(end_to_end_direction_eigh(W, G, 3), end_to_end_direction(W, G, 3)))
+        True
     """
     N = int(depth)
     A, B = W @ W.T, W.T @ W
@@ -163,7 +201,9 @@ def end_to_end_direction_eigh(W: jax.Array, G: jax.Array, depth: int) -> jax.Arr
     return out
 
 
-def single_output_direction(w: jax.Array, g: jax.Array, depth) -> jax.Array:
+def single_output_direction(
+    w: Float[Array, "*k d"], g: Float[Array, "*k d"], depth: Depth,
+) -> Float[Array, "*k d"]:
     r"""Single-output closed form (spec §A5, the paper's Claim 2), ``k = 1``:
 
     .. math::
@@ -174,6 +214,9 @@ def single_output_direction(w: jax.Array, g: jax.Array, depth) -> jax.Array:
         w: ``(d,)`` (or ``(1, d)``) end-to-end vector.
         g: gradient of the same shape.
         depth: ``N >= 1`` (may be traced).
+
+    Returns:
+        The direction, of the shape of ``w``.
 
     Example:
         >>> import jax.numpy as jnp
@@ -188,7 +231,10 @@ def single_output_direction(w: jax.Array, g: jax.Array, depth) -> jax.Array:
     return nrm ** (2.0 - 2.0 / N) * (g + (N - 1.0) * proj)
 
 
-def end_to_end_update(W, G, lr, depth, weight_decay=0.0, method: str = "svd"):
+def end_to_end_update(
+    W: Float[Array, "k d"], G: Float[Array, "k d"], lr: Scalar, depth: Depth,
+    weight_decay: Scalar = 0.0, method: str = "svd",
+) -> Float[Array, "k d"]:
     r"""One step of the discrete end-to-end rule (arXiv eq. 10 / ICML eq. 12, spec §A3):
 
     .. math::
@@ -199,13 +245,44 @@ def end_to_end_update(W, G, lr, depth, weight_decay=0.0, method: str = "svd"):
         G: ``(k, d)`` gradient at ``W``.
         lr: ``eta``. depth: ``N``. weight_decay: ``lambda``.
         method: ``"svd"`` (default), ``"vector"`` (``k = 1`` closed form) or ``"eigh"``.
+
+    Returns:
+        ``(k, d)`` matrix ``W^{(t+1)}``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxaccel.depth import end_to_end_update
+        >>> W = jnp.array([[2.0, 0.0]]); G = jnp.array([[1.0, 1.0]])
+        >>> [round(x, 6) for x in end_to_end_update(W, G, 0.1, 2)[0].tolist()]  # W - 0.1 [4, 2]
+        [1.6, -0.2]
     """
     return (1.0 - lr * weight_decay * depth) * W - lr * _direction(W, G, depth, method)
 
 
-def end_to_end_velocity(W, G, lr, depth, weight_decay=0.0, method: str = "svd"):
+def end_to_end_velocity(
+    W: Float[Array, "k d"], G: Float[Array, "k d"], lr: Scalar, depth: Depth,
+    weight_decay: Scalar = 0.0, method: str = "svd",
+) -> Float[Array, "k d"]:
     r"""Right-hand side of Theorem 1 (spec §A2):
-    :math:`\dot W_e = -\eta\lambda N W_e - \eta\,\mathcal P_N(W_e)[\nabla L^1(W_e)]`."""
+    :math:`\dot W_e = -\eta\lambda N W_e - \eta\,\mathcal P_N(W_e)[\nabla L^1(W_e)]`.
+
+    Args:
+        W: ``(k, d)`` end-to-end matrix.
+        G: ``(k, d)`` gradient :math:`\nabla L^1(W_e)`.
+        lr: ``eta``. depth: ``N``. weight_decay: ``lambda``.
+        method: as in :func:`end_to_end_update`.
+
+    Returns:
+        ``(k, d)`` time derivative :math:`\dot W_e`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxaccel.depth import end_to_end_velocity
+        >>> W = jnp.array([[2.0, 0.0]]); G = jnp.array([[1.0, 1.0]])
+        >>> Wdot = end_to_end_velocity(W, G, 0.1, 2, weight_decay=0.5)  # -0.1 (N lambda W + [4, 2])
+        >>> [round(x, 6) for x in Wdot[0].tolist()]
+        [-0.6, -0.2]
+    """
     return -lr * weight_decay * depth * W - lr * _direction(W, G, depth, method)
 
 
@@ -219,14 +296,29 @@ def _direction(W, G, depth, method):
     raise ValueError(f"method must be 'svd', 'vector' or 'eigh', got {method!r}")
 
 
-def singular_value_velocity(W, G, lr, depth, weight_decay=0.0) -> jax.Array:
+def singular_value_velocity(
+    W: Float[Array, "k d"], G: Float[Array, "k d"], lr: Scalar, depth: Depth,
+    weight_decay: Scalar = 0.0,
+) -> Float[Array, "r"]:
     r"""Predicted singular-value dynamics under Theorem 1 (spec §A4):
 
     .. math:: \dot\sigma_r = -\eta N\sigma_r^{2-2/N}\langle\nabla L^1(W_e),u_rv_r^\top\rangle
               - \eta\lambda N\sigma_r .
 
+    Args:
+        W: ``(k, d)`` end-to-end matrix.
+        G: ``(k, d)`` gradient :math:`\nabla L^1(W_e)`.
+        lr: ``eta``. depth: ``N``. weight_decay: ``lambda``.
+
     Returns:
-        ``(min(k, d),)`` rates, ordered like ``jnp.linalg.svd``'s singular values.
+        ``(r,)`` rates, ``r = min(k, d)``, ordered like ``jnp.linalg.svd``'s singular values.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxaccel.depth import singular_value_velocity
+        >>> W = jnp.array([[2.0, 0.0]]); G = jnp.array([[1.0, 1.0]])
+        >>> [round(float(x), 6) for x in singular_value_velocity(W, G, 0.1, 2)]  # -eta N s <g, v>
+        [-0.4]
     """
     U, s, Vt = jnp.linalg.svd(W, full_matrices=False)
     proj = jnp.einsum("kr,kd,rd->r", U, G, Vt)
@@ -235,12 +327,16 @@ def singular_value_velocity(W, G, lr, depth, weight_decay=0.0) -> jax.Array:
 
 
 # ----------------------------------------------------------------------------- P as a matrix
-def preconditioner_eigenvalues(W: jax.Array, depth) -> jax.Array:
+def preconditioner_eigenvalues(W: Float[Array, "k d"], depth: Depth) -> Float[Array, "k d"]:
     r"""Eigenvalues of the vectorised preconditioner :math:`P_{W}` (spec §A4).
 
     With left/right singular vectors ``u_r``, ``v_r'`` completed to bases and zero-padded
     singular values, the eigenvector ``vec(u_r v_{r'}^T) = v_{r'} (x) u_r`` has eigenvalue
     :math:`\lambda_{r,r'} = \sum_j \sigma_r^{2(N-j)/N}\sigma_{r'}^{2(j-1)/N}`.
+
+    Args:
+        W: ``(k, d)`` end-to-end matrix.
+        depth: ``N >= 1`` (may be traced).
 
     Returns:
         ``(k, d)`` array; entry ``[r, r']`` belongs to eigenvector ``kron(V[:, r'], U[:, r])``
@@ -256,20 +352,52 @@ def preconditioner_eigenvalues(W: jax.Array, depth) -> jax.Array:
     return divided_difference(sl, sr, depth)
 
 
-def preconditioner_eigenvectors(W: jax.Array):
+def preconditioner_eigenvectors(
+    W: Float[Array, "k d"],
+) -> Tuple[Float[Array, "k k"], Float[Array, "d d"]]:
     """``(U, V)`` full singular bases of ``W``; eigenvector ``(r, r')`` of ``P_W`` is
-    ``kron(V[:, r'], U[:, r])`` (column-stacking ``vec``)."""
+    ``kron(V[:, r'], U[:, r])`` (column-stacking ``vec``, spec §A4).
+
+    Args:
+        W: ``(k, d)`` end-to-end matrix.
+
+    Returns:
+        ``U`` of shape ``(k, k)`` and ``V`` of shape ``(d, d)``, both orthogonal; the matching
+        eigenvalues are :func:`preconditioner_eigenvalues`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxaccel.depth import preconditioner_eigenvectors
+        >>> U, V = preconditioner_eigenvectors(jnp.array([[4.0, 0.0]]))
+        >>> U.shape, V.shape, bool(jnp.allclose(V.T @ V, jnp.eye(2)))
+        ((1, 1), (2, 2), True)
+    """
     U, _, Vt = jnp.linalg.svd(W, full_matrices=True)
     return U, Vt.T
 
 
-def preconditioner_matrix(W: jax.Array, depth: int) -> jax.Array:
+def preconditioner_matrix(W: Float[Array, "k d"], depth: int) -> Float[Array, "k*d k*d"]:
     r"""The explicit ``(kd, kd)`` Kronecker form (spec §A4), built with ``eigh`` powers:
 
     .. math:: P_W = \sum_{j=1}^N (W^\top W)^{\frac{N-j}{N}} \otimes (WW^\top)^{\frac{j-1}{N}},
 
     so that :math:`\mathrm{vec}(\mathcal P_N(W)[G]) = P_W\,\mathrm{vec}(G)` with column-stacking
     ``vec`` (``G.T.reshape(-1)``). ``depth`` must be a Python int. For small problems only.
+
+    Args:
+        W: ``(k, d)`` end-to-end matrix.
+        depth: ``N >= 1``, a Python int.
+
+    Returns:
+        ``(k*d, k*d)`` symmetric PSD matrix ``P_W``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxaccel.depth import preconditioner_matrix, end_to_end_direction
+        >>> W = jnp.array([[1.0, 0.5], [0.0, 2.0]]); G = jnp.array([[1.0, -1.0], [0.5, 0.0]])
+        >>> P = preconditioner_matrix(W, 3); vec = lambda A: A.T.reshape(-1)
+        >>> P.shape, bool(jnp.allclose(P @ vec(G), vec(end_to_end_direction(W, G, 3))))
+        ((4, 4), True)
     """
     N = int(depth)
     A, B = W @ W.T, W.T @ W
@@ -280,8 +408,18 @@ def preconditioner_matrix(W: jax.Array, depth: int) -> jax.Array:
     return P
 
 
-def preconditioner_operator(W: jax.Array, depth):
-    """``P_W`` as a linear operator on column-stacked vectors of length ``k*d`` (SVD path).
+def preconditioner_operator(
+    W: Float[Array, "k d"], depth: Depth,
+) -> Callable[[Float[Array, "k*d"]], Float[Array, "k*d"]]:
+    """``P_W`` as a linear operator on column-stacked vectors of length ``k*d`` (SVD path,
+    spec §A4 and §A3.1).
+
+    Args:
+        W: ``(k, d)`` end-to-end matrix.
+        depth: ``N >= 1`` (may be traced).
+
+    Returns:
+        A function ``vec(G) -> vec(P_N(W)[G])`` on vectors of length ``k*d``.
 
     Example:
         >>> import jax.numpy as jnp

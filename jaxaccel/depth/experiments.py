@@ -7,16 +7,34 @@ relative to a Newton-computed ``L*``), speed-up ratios.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Tuple
 
 import numpy as np
 import jax
+from jaxtyping import UInt32
 
+from jaxaccel._typing import Array, ArrayLike, Float, Int
 from jaxaccel.depth.training import Run
 
 
-def lr_grid(lo: float, hi: float, num: int) -> np.ndarray:
-    """``num`` log-spaced learning rates in ``[lo, hi]`` (validated: ``0 < lo <= hi``)."""
+def lr_grid(lo: float, hi: float, num: int) -> Float[np.ndarray, "L"]:
+    """``num`` log-spaced learning rates in ``[lo, hi]`` (validated: ``0 < lo <= hi``).
+
+    The learning-rate grid of a per-model tuned sweep (spec §A9.2 E4, §6.1).
+
+    Args:
+        lo: smallest learning rate, ``> 0``.
+        hi: largest learning rate, ``>= lo``.
+        num: number of grid points ``L >= 1``.
+
+    Returns:
+        ``(L,)`` NumPy array.
+
+    Example:
+        >>> from jaxaccel.depth import lr_grid
+        >>> [round(x, 6) for x in lr_grid(1e-3, 1e-1, 3).tolist()]
+        [0.001, 0.01, 0.1]
+    """
     if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo <= hi):
         raise ValueError(f"lo, hi must satisfy 0 < lo <= hi < inf, got {lo!r}, {hi!r}")
     if int(num) < 1:
@@ -24,22 +42,63 @@ def lr_grid(lo: float, hi: float, num: int) -> np.ndarray:
     return np.geomspace(lo, hi, int(num))
 
 
-def seed_keys(seed: int, num_seeds: int):
-    """``num_seeds`` independent PRNG keys from one integer seed."""
+def seed_keys(seed: int, num_seeds: int) -> UInt32[Array, "S 2"]:
+    """``num_seeds`` independent PRNG keys from one integer seed (seeds of a sweep, spec §6.1).
+
+    Args:
+        seed: integer seed.
+        num_seeds: number of keys ``S >= 1``.
+
+    Returns:
+        ``(S, 2)`` stack of raw ``jax.random.PRNGKey`` keys (``vmap`` over the leading axis).
+
+    Example:
+        >>> from jaxaccel.depth import seed_keys
+        >>> seed_keys(0, 3).shape
+        (3, 2)
+    """
     if int(num_seeds) < 1:
         raise ValueError(f"num_seeds must be >= 1, got {num_seeds!r}")
     return jax.random.split(jax.random.PRNGKey(int(seed)), int(num_seeds))
 
 
-def hits_as_float(hit_at) -> np.ndarray:
-    """Iterations-to-threshold with "never" (``-1``) mapped to ``inf``."""
+def hits_as_float(hit_at: Int[ArrayLike, "*batch"]) -> Float[np.ndarray, "*batch"]:
+    """Iterations-to-threshold with "never" (``-1``) mapped to ``inf`` (spec §6.1).
+
+    Args:
+        hit_at: iteration counts, e.g. :attr:`Run.hit_at <jaxaccel.depth.Run.hit_at>`.
+
+    Returns:
+        Float array of the same shape.
+
+    Example:
+        >>> from jaxaccel.depth import hits_as_float
+        >>> hits_as_float([12, -1]).tolist()
+        [12.0, inf]
+    """
     h = np.asarray(hit_at, float)
     return np.where(h < 0, np.inf, h)
 
 
-def log_loss_auc(run: Run) -> np.ndarray:
+def log_loss_auc(run: Run) -> Float[np.ndarray, "*batch"]:
     """Area under ``log10(loss)`` against step over the recorded steps, per run (inf if
-    diverged); divided by the last step, so it is a mean log-loss."""
+    diverged); divided by the last step, so it is a mean log-loss.
+
+    The "area under the log-loss curve" best-lr criterion of spec §6.1 (trapezoid rule).
+
+    Args:
+        run: a :class:`~jaxaccel.depth.Run` with ``loss`` of shape ``(*batch, R)``.
+
+    Returns:
+        ``(*batch,)`` mean log10-loss per run.
+
+    Example:
+        >>> import numpy as np
+        >>> from jaxaccel.depth import Run, log_loss_auc
+        >>> loss = np.array([[1.0, 0.01], [1.0, np.inf]])    # two runs, R = 2
+        >>> log_loss_auc(Run(np.array([0, 10]), loss, None, None, None, None)).tolist()
+        [-1.0, inf]
+    """
     steps = np.asarray(run.steps, float)
     L = np.asarray(run.loss, float)
     with np.errstate(divide="ignore"):
@@ -63,7 +122,7 @@ class Selection(NamedTuple):
     score: np.ndarray
 
 
-def select_lr(run: Run, lrs, criterion: str = "final") -> Selection:
+def select_lr(run: Run, lrs: Float[ArrayLike, "E"], criterion: str = "final") -> Selection:
     """Fair per-model learning-rate choice (spec §6.1, §A9.2 E4).
 
     Args:
@@ -126,8 +185,26 @@ def select_lr(run: Run, lrs, criterion: str = "final") -> Selection:
     return Selection(i, float(lrs[i]), score)
 
 
-def median_iqr(x, axis=-1):
-    """``(median, q25, q75)`` along ``axis`` (NaN-free input expected; inf allowed)."""
+def median_iqr(
+    x: Float[ArrayLike, "..."], axis: int = -1,
+) -> Tuple[Float[np.ndarray, "..."], Float[np.ndarray, "..."], Float[np.ndarray, "..."]]:
+    """``(median, q25, q75)`` along ``axis`` (NaN-free input expected; inf allowed).
+
+    The "median and IQR over seeds" summary of spec §6.1; quantiles that involve an ``inf``
+    entry (a run that never hit a threshold, or diverged) are ``inf``.
+
+    Args:
+        x: values, e.g. ``(..., S)`` with seeds on the last axis.
+        axis: the axis to summarise.
+
+    Returns:
+        ``(median, q25, q75)``, each of the shape of ``x`` without ``axis``.
+
+    Example:
+        >>> from jaxaccel.depth import median_iqr
+        >>> [float(v) for v in median_iqr([1.0, 2.0, 3.0, 4.0, 5.0])]
+        [3.0, 2.0, 4.0]
+    """
     x = np.asarray(x, float)
     with np.errstate(invalid="ignore"):  # inf entries ("never") interpolate to inf
         q = np.quantile(x, [0.25, 0.5, 0.75], axis=axis)
@@ -135,6 +212,19 @@ def median_iqr(x, axis=-1):
     return q[1], q[0], q[2]
 
 
-def relative_gap(loss, L_star: float) -> np.ndarray:
-    """``(L - L*) / L*`` (spec §6.1)."""
+def relative_gap(loss: Float[ArrayLike, "*batch"], L_star: float) -> Float[np.ndarray, "*batch"]:
+    """``(L - L*) / L*`` (spec §6.1).
+
+    Args:
+        loss: losses ``L`` (any shape).
+        L_star: the minimum ``L*`` (e.g. from :func:`~jaxaccel.depth.lp_minimum`), non-zero.
+
+    Returns:
+        The relative gaps, of the shape of ``loss``.
+
+    Example:
+        >>> from jaxaccel.depth import relative_gap
+        >>> relative_gap([2.0, 1.5], 1.0).tolist()
+        [1.0, 0.5]
+    """
     return (np.asarray(loss, float) - L_star) / L_star

@@ -18,9 +18,11 @@ import jax
 import jax.numpy as jnp
 
 from jaxaccel import _validation as V
-from jaxaccel.depth.end_to_end import check_depth, end_to_end_velocity
-from jaxaccel.depth.losses import as_loss
-from jaxaccel.depth.networks import check_layers, end_to_end_matrix, layer_velocity
+from jaxaccel._typing import Array, ArrayLike, Float, Scalar
+from jaxaccel.depth.end_to_end import Depth, check_depth, end_to_end_velocity
+from jaxaccel.depth.losses import LossLike, as_loss
+from jaxaccel.depth.networks import (Layers, LayersLike, check_layers, end_to_end_matrix,
+                                     layer_velocity)
 
 
 def _rk4(field, y0, h, n):
@@ -58,7 +60,10 @@ def _check_time(horizon, num_steps):
     return V.check_positive_int(num_steps, "num_steps")
 
 
-def integrate_network_flow(layers, loss, lr, horizon, num_steps, weight_decay=0.0):
+def integrate_network_flow(
+    layers: LayersLike, loss: LossLike, lr: Scalar, horizon: float, num_steps: int,
+    weight_decay: Scalar = 0.0,
+) -> Layers:
     r"""RK4 integration of the layer ODE (spec eq. 6) up to time ``horizon``.
 
     Args:
@@ -68,6 +73,18 @@ def integrate_network_flow(layers, loss, lr, horizon, num_steps, weight_decay=0.
 
     Returns:
         The layers at time ``horizon``.
+
+    Example:
+        A balanced depth-2 scalar network on ``L(W) = (W - 1)^2 / 2`` follows the logistic
+        ODE ``dW/dt = -2 W (W - 1)`` (Theorem 1 with ``N = 2``):
+
+        >>> import jax.numpy as jnp
+        >>> from jaxaccel.depth import CustomLoss, end_to_end_matrix, integrate_network_flow
+        >>> loss = CustomLoss(lambda W: 0.5 * jnp.sum((W - 1.0) ** 2))
+        >>> layers = (jnp.array([[0.5]]), jnp.array([[0.5]]))         # balanced, W_e = 0.25
+        >>> ls = integrate_network_flow(layers, loss, 1.0, 1.0, 20)
+        >>> round(float(end_to_end_matrix(ls)[0, 0]), 4)   # 1 / (1 + 3 exp(-2))
+        0.7112
     """
     layers = check_layers(layers)
     num_steps = _check_time(horizon, num_steps)
@@ -79,8 +96,10 @@ def integrate_network_flow(layers, loss, lr, horizon, num_steps, weight_decay=0.
                          num_steps=num_steps)
 
 
-def integrate_end_to_end_flow(W, loss, lr, depth, horizon, num_steps, weight_decay=0.0,
-                              method: str = "svd"):
+def integrate_end_to_end_flow(
+    W: Float[ArrayLike, "k d"], loss: LossLike, lr: Scalar, depth: Depth, horizon: float,
+    num_steps: int, weight_decay: Scalar = 0.0, method: str = "svd",
+) -> Float[Array, "k d"]:
     r"""RK4 integration of the end-to-end ODE of Theorem 1 (spec §A2) up to time ``horizon``.
 
     Args:

@@ -14,7 +14,7 @@ conventions are static metadata. :class:`LpRegression` is the paper's test probl
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple, Union
 
 import numpy as np
 import jax
@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import Array, ArrayLike, Float
 
 _FORMS = ("abs", "power")
 _REDUCTIONS = ("mean", "sum")
@@ -144,9 +145,14 @@ class CustomLoss:
 
 jax.tree_util.register_dataclass(CustomLoss, data_fields=["params"], meta_fields=["fn"])
 
+#: What the training and flow entry points accept as a loss of the ``(k, d)`` end-to-end matrix
+#: (see :func:`as_loss`).
+LossLike = Union[LpRegression, CustomLoss, Callable[[Float[Array, "k d"]], Float[Array, ""]]]
+
 
 def lp_regression(
-    inputs, targets, p: float = 2.0, *, form: str = "abs", reduction: str = "mean"
+    inputs: Float[ArrayLike, "m d"], targets: Union[Float[ArrayLike, "m"], Float[ArrayLike, "m k"]],
+    p: float = 2.0, *, form: str = "abs", reduction: str = "mean",
 ) -> LpRegression:
     r"""Validated :math:`\ell_p` regression loss (spec §A1.2), mean over examples with ``1/p``.
 
@@ -225,7 +231,9 @@ def as_loss(loss) -> Any:
     )
 
 
-def lp_minimum(loss: LpRegression, *, tol: float = 1e-13, max_iter: int = 200):
+def lp_minimum(
+    loss: LpRegression, *, tol: float = 1e-13, max_iter: int = 200,
+) -> Tuple[Float[np.ndarray, "k d"], float]:
     r"""Minimiser and minimum of an :class:`LpRegression` by damped Newton (host-side, float64).
 
     For ``p = 2`` this is least squares; for ``p > 2`` Newton's method on each output column

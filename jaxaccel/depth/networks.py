@@ -14,20 +14,30 @@ differ). All are pure functions of a PRNG key, so they ``vmap`` over seeds.
 from __future__ import annotations
 
 import functools
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 import jax
 import jax.numpy as jnp
+from jax.typing import DTypeLike
+from jaxtyping import PRNGKeyArray
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import Array, ArrayLike, Float, Scalar
 
-Layers = Tuple[jax.Array, ...]
+#: A network ``(W_1, ..., W_N)``, ``W_j`` of shape ``(n_j, n_{j-1})`` (the ``_``-prefixed
+#: dimension names differ from layer to layer).
+Layers = Tuple[Float[Array, "_n_out _n_in"], ...]
+#: A network as accepted by the public functions (any sequence of matrices; validated).
+LayersLike = Sequence[Float[ArrayLike, "_n_out _n_in"]]
 
 
 # ----------------------------------------------------------------------------- architecture
-def make_widths(in_dim: int, out_dim: int, depth: int, width=None) -> Tuple[int, ...]:
-    """``(d, n_1, ..., n_{N-1}, k)`` for a depth-``N`` network with equal hidden widths.
+def make_widths(
+    in_dim: int, out_dim: int, depth: int, width: Union[None, int, Sequence[int]] = None,
+) -> Tuple[int, ...]:
+    """``(d, n_1, ..., n_{N-1}, k)`` for a depth-``N`` network with equal hidden widths
+    (the architecture of spec §A1.1: ``n_0 = d``, ``n_N = k``).
 
     Args:
         in_dim: ``d >= 1``.
@@ -35,6 +45,9 @@ def make_widths(in_dim: int, out_dim: int, depth: int, width=None) -> Tuple[int,
         depth: ``N >= 1`` (``N = 1`` is the linear model itself).
         width: hidden width (an int), or a sequence of ``N - 1`` widths; default
             ``max(d, k)``.
+
+    Returns:
+        ``widths``, a tuple of ``N + 1`` ints.
 
     Example:
         >>> from jaxaccel.depth import make_widths
@@ -98,13 +111,26 @@ def check_layers(layers, name: str = "layers") -> Layers:
     return tuple(W.astype(dt) for W in out)
 
 
-def widths_of(layers) -> Tuple[int, ...]:
-    """``(n_0, ..., n_N)`` of a network."""
+def widths_of(layers: LayersLike) -> Tuple[int, ...]:
+    """``(n_0, ..., n_N)`` of a network (spec §A1.1; leading batch axes are ignored).
+
+    Args:
+        layers: ``(W_1, ..., W_N)``, ``W_j`` of shape ``(..., n_j, n_{j-1})``.
+
+    Returns:
+        The widths, a tuple of ``N + 1`` ints.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxaccel.depth import widths_of
+        >>> widths_of((jnp.zeros((4, 3)), jnp.zeros((2, 4))))
+        (3, 4, 2)
+    """
     return (layers[0].shape[-1],) + tuple(W.shape[-2] for W in layers)
 
 
 # ----------------------------------------------------------------------------- products
-def end_to_end_matrix(layers: Sequence[jax.Array]) -> jax.Array:
+def end_to_end_matrix(layers: LayersLike) -> Float[Array, "k d"]:
     r"""The end-to-end matrix :math:`W_e = W_N W_{N-1}\cdots W_1` (spec §A1.1).
 
     Args:
@@ -125,7 +151,7 @@ def end_to_end_matrix(layers: Sequence[jax.Array]) -> jax.Array:
     return W
 
 
-def layer_gradients(layers: Sequence[jax.Array], grad_e: jax.Array) -> Layers:
+def layer_gradients(layers: LayersLike, grad_e: Float[Array, "k d"]) -> Layers:
     r"""Layer gradients by the chain rule (spec §A1.1):
 
     .. math::
@@ -163,14 +189,24 @@ def layer_gradients(layers: Sequence[jax.Array], grad_e: jax.Array) -> Layers:
     return tuple(grads)
 
 
-def imbalance(layers: Sequence[jax.Array], relative: bool = False) -> jax.Array:
+def imbalance(layers: LayersLike, relative: bool = False) -> Float[Array, "N-1"]:
     r"""Imbalance :math:`\|W_{j+1}^\top W_{j+1} - W_j W_j^\top\|_F`, ``j = 1..N-1`` (spec eq. 7).
 
     With ``relative=True`` each entry is divided by :math:`\|W_e\|_2^{2/N}` (the scale the
     end-to-end dynamics need it to be small against, spec §A1.4).
 
+    Args:
+        layers: ``(W_1, ..., W_N)``.
+        relative: divide by :math:`\|W_e\|_2^{2/N}`.
+
     Returns:
         Array of shape ``(N - 1,)`` (empty for ``N = 1``).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxaccel.depth import imbalance
+        >>> imbalance((jnp.array([[1.0]]), jnp.array([[2.0]]))).tolist()   # |2^2 - 1^2|
+        [3.0]
     """
     return _imbalance(tuple(layers), relative=bool(relative))
 
@@ -189,9 +225,29 @@ def _imbalance(layers, *, relative):
     return out
 
 
-def layer_velocity(layers, grad_e, lr, weight_decay=0.0) -> Layers:
-    r"""Right-hand side of the layer ODE (spec eq. 6):
-    :math:`\dot W_j = -\eta\lambda W_j - \eta\,\partial L^N/\partial W_j`."""
+def layer_velocity(
+    layers: LayersLike, grad_e: Float[Array, "k d"], lr: Scalar, weight_decay: Scalar = 0.0,
+) -> Layers:
+    r"""Right-hand side of the layer ODE (spec eq. 6, §A1.3):
+    :math:`\dot W_j = -\eta\lambda W_j - \eta\,\partial L^N/\partial W_j`.
+
+    Args:
+        layers: ``(W_1, ..., W_N)``.
+        grad_e: ``nabla L^1(W_e)``, shape ``(n_N, n_0)``.
+        lr: ``eta``.
+        weight_decay: ``lambda``.
+
+    Returns:
+        The tuple of ``dW_j/dt``, each of the shape of ``W_j``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxaccel.depth import layer_velocity
+        >>> layers = (2.0 * jnp.ones((1, 1)), 3.0 * jnp.ones((1, 1)))
+        >>> v = layer_velocity(layers, jnp.ones((1, 1)), 0.1)
+        >>> [round(float(x[0, 0]), 4) for x in v]   # -eta * (w2, w1)
+        [-0.3, -0.2]
+    """
     g = layer_gradients(layers, grad_e)
     return tuple(-lr * weight_decay * W - lr * gj for W, gj in zip(layers, g))
 
@@ -222,7 +278,10 @@ def _check_scale(scale, name="scale"):
             raise ValueError(f"{name} must be a finite positive scalar, got {scale!r}")
 
 
-def init_balanced(key, widths, scale=1e-2, target=None, dtype=jnp.float64) -> Layers:
+def init_balanced(
+    key: PRNGKeyArray, widths: Sequence[int], scale: Optional[Scalar] = 1e-2,
+    target: Optional[Float[ArrayLike, "k d"]] = None, dtype: DTypeLike = jnp.float64,
+) -> Layers:
     r"""Balanced initialisation with a prescribed end-to-end matrix (spec §A1.4, the recipe).
 
     Draw ``A = scale * Z / ||Z||_2`` (``Z`` Gaussian) or take ``A = target``; with the thin SVD
@@ -239,7 +298,8 @@ def init_balanced(key, widths, scale=1e-2, target=None, dtype=jnp.float64) -> La
     Args:
         key: PRNG key.
         widths: ``(d, n_1, ..., n_{N-1}, k)``; every hidden width must be ``>= min(d, k)``.
-        scale: spectral norm of the random target (ignored when ``target`` is given).
+        scale: spectral norm of the random target (ignored, and may be ``None``, when
+            ``target`` is given).
         target: optional ``(k, d)`` end-to-end matrix to factor.
         dtype: floating dtype.
 
@@ -294,8 +354,26 @@ def _balanced(key, scale, A, *, widths, dtype):
     return tuple(layers)
 
 
-def init_gaussian(key, widths, scale=1e-2, dtype=jnp.float64) -> Layers:
-    """I.i.d. ``N(0, scale^2)`` entries in every layer (the "near-zero" init, spec §A1.4)."""
+def init_gaussian(
+    key: PRNGKeyArray, widths: Sequence[int], scale: Scalar = 1e-2, dtype: DTypeLike = jnp.float64,
+) -> Layers:
+    """I.i.d. ``N(0, scale^2)`` entries in every layer (the "near-zero" init, spec §A1.4).
+
+    Args:
+        key: PRNG key.
+        widths: ``(d, n_1, ..., n_{N-1}, k)``.
+        scale: standard deviation ``> 0``.
+        dtype: floating dtype.
+
+    Returns:
+        ``(W_1, ..., W_N)``.
+
+    Example:
+        >>> import jax
+        >>> from jaxaccel.depth import init_gaussian
+        >>> [W.shape for W in init_gaussian(jax.random.PRNGKey(0), (3, 4, 2))]
+        [(4, 3), (2, 4)]
+    """
     ws = check_widths(widths)
     _check_scale(scale)
     return _gaussian(key, jnp.asarray(scale, dtype), widths=ws, dtype=jnp.dtype(dtype))
@@ -307,11 +385,26 @@ def _gaussian(key, scale, *, widths, dtype):
     return tuple(scale * Z for Z in _normals(key, shapes, dtype))
 
 
-def init_identity(widths, scale=1.0, dtype=jnp.float64) -> Layers:
+def init_identity(
+    widths: Sequence[int], scale: Scalar = 1.0, dtype: DTypeLike = jnp.float64,
+) -> Layers:
     """Identity / linear-residual start (spec §A9.2 E6).
 
     Every layer but the last is the rectangular identity ``eye(n_j, n_{j-1})``; the last is
     ``scale * eye(k, n_{N-1})``. Hidden layers must be square (all hidden widths equal).
+
+    Args:
+        widths: ``(d, n_1, ..., n_{N-1}, k)`` with equal hidden widths.
+        scale: factor ``> 0`` of the last layer.
+        dtype: floating dtype.
+
+    Returns:
+        ``(W_1, ..., W_N)``.
+
+    Example:
+        >>> from jaxaccel.depth import init_identity
+        >>> [W.tolist() for W in init_identity((2, 2, 1), scale=0.5)]
+        [[[1.0, 0.0], [0.0, 1.0]], [[0.5, 0.0]]]
     """
     ws = check_widths(widths)
     if len(set(ws[1:-1])) > 1:
@@ -323,10 +416,28 @@ def init_identity(widths, scale=1.0, dtype=jnp.float64) -> Layers:
     return tuple(layers)
 
 
-def init_orthogonal(key, widths, scale=1.0, dtype=jnp.float64) -> Layers:
+def init_orthogonal(
+    key: PRNGKeyArray, widths: Sequence[int], scale: Scalar = 1.0, dtype: DTypeLike = jnp.float64,
+) -> Layers:
     """(Semi-)orthogonal layers times ``scale`` (orthonormal rows or columns, whichever fit).
 
-    Not balanced when consecutive shapes differ (spec §A10, item 4).
+    Not balanced when consecutive shapes differ (spec §A10, item 4; inits of §6.2).
+
+    Args:
+        key: PRNG key.
+        widths: ``(d, n_1, ..., n_{N-1}, k)``.
+        scale: factor ``> 0`` of every layer.
+        dtype: floating dtype.
+
+    Returns:
+        ``(W_1, ..., W_N)``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxaccel.depth import init_orthogonal
+        >>> (W,) = init_orthogonal(jax.random.PRNGKey(0), (3, 2))   # orthonormal rows
+        >>> W.shape, bool(jnp.allclose(W @ W.T, jnp.eye(2)))
+        ((2, 3), True)
     """
     ws = check_widths(widths)
     _check_scale(scale)
@@ -347,10 +458,29 @@ def _orthogonal(key, scale, *, widths, dtype):
 _INITS = ("balanced", "gaussian", "identity", "orthogonal")
 
 
-def init_network(key, widths, method: str = "balanced", scale=1e-2, target=None,
-                 dtype=jnp.float64) -> Layers:
+def init_network(
+    key: PRNGKeyArray, widths: Sequence[int], method: str = "balanced",
+    scale: Optional[Scalar] = 1e-2, target: Optional[Float[ArrayLike, "k d"]] = None,
+    dtype: DTypeLike = jnp.float64,
+) -> Layers:
     """Dispatch to one of the initialisations by name (``balanced``, ``gaussian``,
-    ``identity``, ``orthogonal``); ``target`` is only used by ``balanced``."""
+    ``identity``, ``orthogonal``); ``target`` is only used by ``balanced`` (spec §A1.4, §6.2).
+
+    Args:
+        key: PRNG key (unused by ``identity``).
+        widths: ``(d, n_1, ..., n_{N-1}, k)``.
+        method: the initialisation's name.
+        scale, target, dtype: as in :func:`init_balanced` and the others.
+
+    Returns:
+        ``(W_1, ..., W_N)``.
+
+    Example:
+        >>> import jax
+        >>> from jaxaccel.depth import init_network
+        >>> [W.tolist() for W in init_network(jax.random.PRNGKey(0), (2, 2, 1), "identity", 0.5)]
+        [[[1.0, 0.0], [0.0, 1.0]], [[0.5, 0.0]]]
+    """
     if method == "balanced":
         return init_balanced(key, widths, scale, target, dtype)
     if target is not None:

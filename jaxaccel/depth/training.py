@@ -18,7 +18,7 @@ tracked inside the scan, so iterations-to-threshold are exact without storing th
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple, Union
+from typing import Any, Callable, NamedTuple, Sequence, Tuple, Union
 
 import numpy as np
 import jax
@@ -26,10 +26,18 @@ import jax.numpy as jnp
 import optax
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import ArrayLike, Float, Int, Scalar
 from jaxaccel.moments import record_steps
-from jaxaccel.depth.end_to_end import check_depth, end_to_end_update
-from jaxaccel.depth.losses import LpRegression, as_loss
-from jaxaccel.depth.networks import check_layers, end_to_end_matrix, layer_gradients
+from jaxaccel.depth.end_to_end import Depth, check_depth, end_to_end_update
+from jaxaccel.depth.losses import LossLike, LpRegression, as_loss
+from jaxaccel.depth.networks import LayersLike, check_layers, end_to_end_matrix, layer_gradients
+
+#: Which steps to record: ``"all"``, ``"log"``, ``("log", n)``, an int stride or ``(R,)`` steps.
+RecordSpec = Union[str, int, Tuple[str, int], Int[ArrayLike, "R"]]
+#: Loss thresholds for the iterations-to-threshold counters ``hit_at``.
+Thresholds = Union[Sequence[float], Float[ArrayLike, "n_thresholds"]]
+#: ``"gd"``, an optax optimizer's name, or a callable ``lr -> optax.GradientTransformation``.
+OptimizerSpec = Union[str, Callable[[Scalar], optax.GradientTransformation]]
 
 
 class Run(NamedTuple):
@@ -62,12 +70,28 @@ class Run(NamedTuple):
 _OPTAX = ("sgd", "momentum", "nesterov", "adagrad", "adadelta", "adam", "rmsprop")
 
 
-def make_optimizer(name: str, lr) -> optax.GradientTransformation:
-    """An optax optimizer by name with TF1-compatible defaults (spec §A9.2 E5).
+def make_optimizer(name: str, lr: Scalar) -> optax.GradientTransformation:
+    """An optax optimizer by name with TF1-compatible defaults (spec §A9.2 E5, §6.1).
 
     ``adagrad``: initial accumulator 0.1; ``adadelta``: ``rho = 0.95``, ``eps = 1e-8``;
     ``adam``: ``(0.9, 0.999, 1e-8)``; ``rmsprop``: decay 0.9, ``eps = 1e-10``;
     ``momentum`` / ``nesterov``: momentum 0.9; ``sgd``: plain. ``lr`` may be traced.
+
+    Args:
+        name: ``sgd``, ``momentum``, ``nesterov``, ``adagrad``, ``adadelta``, ``adam`` or
+            ``rmsprop``.
+        lr: the learning rate.
+
+    Returns:
+        An ``optax.GradientTransformation``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxaccel.depth import make_optimizer
+        >>> opt = make_optimizer("adam", 0.1)
+        >>> upd, _ = opt.update(jnp.array([2.0, -0.5]), opt.init(jnp.zeros(2)))
+        >>> [round(x, 4) for x in upd.tolist()]   # Adam's first step is -lr * sign(g)
+        [-0.1, 0.1]
     """
     if name == "sgd":
         return optax.sgd(lr)
@@ -257,8 +281,9 @@ def _warn_diverged(run, what):
 
 # ----------------------------------------------------------------------------- public API
 def train_network(
-    layers, loss, lr, steps: int, *, weight_decay=0.0, optimizer: Union[str, Callable] = "gd",
-    record="log", thresholds=(), record_params: bool = False, divergence_factor: float = 1e6,
+    layers: LayersLike, loss: LossLike, lr: Scalar, steps: int, *, weight_decay: Scalar = 0.0,
+    optimizer: OptimizerSpec = "gd", record: RecordSpec = "log", thresholds: Thresholds = (),
+    record_params: bool = False, divergence_factor: float = 1e6,
 ) -> Run:
     r"""Train a deep linear network on a loss of its end-to-end matrix (spec eq. 5).
 
@@ -324,8 +349,9 @@ def _resolve_method(method, k):
 
 
 def train_end_to_end(
-    W0, loss, lr, depth, steps: int, *, weight_decay=0.0, method: str = "auto", record="log",
-    thresholds=(), record_params: bool = False, divergence_factor: float = 1e6,
+    W0: Float[ArrayLike, "k d"], loss: LossLike, lr: Scalar, depth: Depth, steps: int, *,
+    weight_decay: Scalar = 0.0, method: str = "auto", record: RecordSpec = "log",
+    thresholds: Thresholds = (), record_params: bool = False, divergence_factor: float = 1e6,
 ) -> Run:
     r"""Run the discrete end-to-end update rule (arXiv eq. 10, spec §A3):
 
@@ -373,10 +399,13 @@ def train_end_to_end(
 
 
 def sweep_network(
-    layers, loss, lrs, steps: int, *, weight_decay=0.0, optimizer="gd", record="log",
-    thresholds=(), record_params: bool = False, divergence_factor: float = 1e6,
+    layers: Sequence[Float[ArrayLike, "S _n_out _n_in"]], loss: LossLike,
+    lrs: Float[ArrayLike, "E"], steps: int, *, weight_decay: Scalar = 0.0,
+    optimizer: OptimizerSpec = "gd", record: RecordSpec = "log", thresholds: Thresholds = (),
+    record_params: bool = False, divergence_factor: float = 1e6,
 ) -> Run:
-    """:func:`train_network` over a learning-rate grid and a batch of initialisations.
+    """:func:`train_network` over a learning-rate grid and a batch of initialisations
+    (spec eq. 5; the lr, seed sweeps of §6.1 and §A9.2).
 
     One compiled, ``vmap``-ped scan for the whole grid.
 
@@ -388,6 +417,15 @@ def sweep_network(
 
     Returns:
         A :class:`Run` whose arrays have leading axes ``(E, S)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxaccel.depth import lp_regression, sweep_network
+        >>> loss = lp_regression(jnp.eye(2), jnp.array([1.0, 2.0]))
+        >>> layers = (jnp.full((2, 1, 2), 0.1), jnp.stack([jnp.ones((1, 1)), 2 * jnp.ones((1, 1))]))
+        >>> run = sweep_network(layers, loss, [0.1, 0.2], 20, record="all")   # E = 2, S = 2
+        >>> run.loss.shape, bool((run.loss[..., -1] < run.loss[..., 0]).all())
+        ((2, 2, 21), True)
     """
     if not isinstance(layers, (tuple, list)) or len(layers) == 0:
         raise ValueError("layers must be a non-empty tuple of layer stacks (S, n_j, n_{j-1})")
@@ -409,10 +447,13 @@ def sweep_network(
 
 
 def sweep_end_to_end(
-    W0, loss, lrs, depth, steps: int, *, weight_decay=0.0, method: str = "auto", record="log",
-    thresholds=(), record_params: bool = False, divergence_factor: float = 1e6,
+    W0: Float[ArrayLike, "S k d"], loss: LossLike, lrs: Float[ArrayLike, "E"],
+    depth: Union[Depth, Int[ArrayLike, "D"], Float[ArrayLike, "D"]], steps: int, *,
+    weight_decay: Scalar = 0.0, method: str = "auto", record: RecordSpec = "log",
+    thresholds: Thresholds = (), record_params: bool = False, divergence_factor: float = 1e6,
 ) -> Run:
-    """:func:`train_end_to_end` over learning rates, initialisations and (optionally) depths.
+    """:func:`train_end_to_end` over learning rates, initialisations and (optionally) depths
+    (the end-to-end rule, spec §A3 / eq. 10, swept as in §6.1 and §A9.2).
 
     Args:
         W0: ``(S, k, d)`` initial end-to-end matrices (one per seed).
@@ -422,6 +463,15 @@ def sweep_end_to_end(
 
     Returns:
         A :class:`Run` with leading axes ``(E, S)``, or ``(D, E, S)`` for an array of depths.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxaccel.depth import sweep_end_to_end, two_point_problem
+        >>> W0 = jnp.array([[[0.1, 0.1]], [[0.2, 0.1]]])                  # S = 2 seeds
+        >>> run = sweep_end_to_end(W0, two_point_problem(p=2), [0.1, 0.2], jnp.array([1, 2]), 10,
+        ...                        record="all", thresholds=[1.0])
+        >>> run.loss.shape, run.hit_at.shape, bool(run.diverged.any())   # (D, E, S, ...)
+        ((2, 2, 2, 11), (2, 2, 2, 1), False)
     """
     W0 = V.as_float_array(W0, "W0")
     V.check_ndim(W0, "W0", 3)

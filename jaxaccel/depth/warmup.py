@@ -18,10 +18,12 @@ The model is the depth-2, hidden-width-1 network ``(w_1^T, [[omega_2]])``; train
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Tuple
 
 import jax
 import jax.numpy as jnp
+
+from jaxaccel._typing import Array, Float, Scalar
 
 
 class WarmupCoefficients(NamedTuple):
@@ -38,23 +40,62 @@ class WarmupCoefficients(NamedTuple):
     correction: jax.Array
 
 
-def warmup_gradients(w1, omega2, grad_w):
-    r"""``(nabla_{w_1}, nabla_{omega_2}) = (omega_2 nabla L(w), <w_1, nabla L(w)>)``."""
+def warmup_gradients(
+    w1: Float[Array, "d"], omega2: Scalar, grad_w: Float[Array, "d"],
+) -> Tuple[Float[Array, "d"], Float[Array, ""]]:
+    r"""``(nabla_{w_1}, nabla_{omega_2}) = (omega_2 nabla L(w), <w_1, nabla L(w)>)`` (spec §A6).
+
+    Args:
+        w1: ``(d,)`` first factor.
+        omega2: scalar second factor.
+        grad_w: ``nabla L(w1 * omega2)``, ``(d,)``.
+
+    Returns:
+        ``(grad_w1, grad_omega2)`` of shapes ``(d,)`` and ``()``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxaccel.depth import warmup_gradients
+        >>> g1, g2 = warmup_gradients(jnp.array([1.0, 2.0]), 0.5, jnp.array([0.3, -0.1]))
+        >>> [round(x, 4) for x in g1.tolist()], round(float(g2), 4)
+        ([0.15, -0.05], 0.1)
+    """
     return omega2 * grad_w, jnp.sum(w1 * grad_w)
 
 
-def warmup_step(w1, omega2, grad_w, lr):
-    """One GD step on ``(w1, omega2)`` given ``grad_w = nabla L(w1 * omega2)``."""
+def warmup_step(
+    w1: Float[Array, "d"], omega2: Scalar, grad_w: Float[Array, "d"], lr: Scalar,
+) -> Tuple[Float[Array, "d"], Float[Array, ""]]:
+    """One GD step on ``(w1, omega2)`` given ``grad_w = nabla L(w1 * omega2)`` (spec §A6).
+
+    Args:
+        w1: ``(d,)``. omega2: scalar. grad_w: ``(d,)``. lr: ``eta``.
+
+    Returns:
+        The updated ``(w1, omega2)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxaccel.depth import warmup_step
+        >>> a, b = warmup_step(jnp.array([1.0, 2.0]), 0.5, jnp.array([0.3, -0.1]), 0.1)
+        >>> [round(x, 4) for x in a.tolist()], round(float(b), 4)
+        ([0.985, 2.005], 0.49)
+    """
     g1, g2 = warmup_gradients(w1, omega2, grad_w)
     return w1 - lr * g1, omega2 - lr * g2
 
 
-def warmup_coefficients(w1, omega2, grad_w, lr) -> WarmupCoefficients:
+def warmup_coefficients(
+    w1: Float[Array, "d"], omega2: Scalar, grad_w: Float[Array, "d"], lr: Scalar,
+) -> WarmupCoefficients:
     r"""The coefficients :math:`\rho, \gamma` and the :math:`\eta^2` term of spec §A6.
 
     Args:
         w1: ``(d,)``. omega2: scalar (non-zero). grad_w: ``nabla L(w1 * omega2)``, ``(d,)``.
         lr: ``eta``.
+
+    Returns:
+        A :class:`WarmupCoefficients` ``(rho, gamma, correction)``.
 
     Example:
         >>> import jax.numpy as jnp
@@ -72,7 +113,7 @@ def warmup_coefficients(w1, omega2, grad_w, lr) -> WarmupCoefficients:
     return WarmupCoefficients(rho, gamma, lr**2 * omega2 * g2 * grad_w)
 
 
-def momentum_kernel(rho: jax.Array, gamma: jax.Array) -> jax.Array:
+def momentum_kernel(rho: Float[Array, "T"], gamma: Float[Array, "T"]) -> Float[Array, "T T"]:
     r"""The momentum kernel of the first-order unrolled warm-up dynamics (spec §A6).
 
     Dropping the :math:`\eta^2` term, :math:`w^{(t+1)} = (1-\gamma^{(t)})w^{(t)} -
@@ -88,6 +129,13 @@ def momentum_kernel(rho: jax.Array, gamma: jax.Array) -> jax.Array:
 
     Returns:
         ``(T, T)`` strictly lower-triangular matrix ``mu[t, tau]`` (zero for ``tau >= t``).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxaccel.depth import momentum_kernel
+        >>> mu = momentum_kernel(jnp.full(3, 0.1), jnp.full(3, 0.5))
+        >>> [[round(x, 4) for x in row] for row in mu.tolist()]  # mu[2,0] = -gamma rho (1-gamma)
+        [[0.0, 0.0, 0.0], [-0.05, 0.0, 0.0], [-0.025, -0.05, 0.0]]
     """
     T = rho.shape[0]
     idx = jnp.arange(T)

@@ -22,12 +22,13 @@ functional GD on the smoothed loss (random) and Nesterov's AGD (stacking,
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Union
 
 import jax
 import jax.numpy as jnp
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import Array, ArrayLike, Float, Scalar
 from jaxaccel.stacking import _checks as C
 from jaxaccel.stacking._scan import flag_divergence, warn_if_diverged
 from jaxaccel.stacking.nesterov import check_problem, problem_beta, step_size
@@ -88,10 +89,11 @@ def _boost_kernel(problem, betas, sigma0, eta, key, threshold, inner, inner_step
     return BoostingResult(gaps, ens, last, traj, div, at)
 
 
-def boost(problem: Quadratic, stages: int, *, init: str = "stack", beta=None, sigma0=None,
-          eta=None, inner: str = "gd", inner_steps: int = 1, key=None,
-          allow_any_beta: bool = False, record_params: bool = False,
-          divergence_threshold: float = 1e6) -> BoostingResult:
+def boost(problem: Quadratic, stages: int, *, init: str = "stack",
+          beta: Union[None, Scalar, Float[ArrayLike, "T"]] = None,
+          sigma0: Optional[Scalar] = None, eta: Optional[Scalar] = None, inner: str = "gd",
+          inner_steps: int = 1, key: Optional[Array] = None, allow_any_beta: bool = False,
+          record_params: bool = False, divergence_threshold: float = 1e6) -> BoostingResult:
     """Stagewise (boosting) training of an additive ensemble of linear-in-feature learners (§B1–§B2).
 
     .. math:: \\theta^0_{t+1} = \\beta_t\\theta_t + \\sigma_0\\xi_{t+1},\\qquad

@@ -7,23 +7,29 @@ and ~1/2 for stacking) and §B3.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Union
 
 import numpy as np
 import jax.numpy as jnp
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import Array, ArrayLike, Float, Int, Scalar
 
 
-def stages_to_reduce(gaps, factor=1e-6):
+def stages_to_reduce(gaps: Float[ArrayLike, "*batch T+1"],
+                     factor: Union[Scalar, Float[ArrayLike, "*batch"]] = 1e-6
+                     ) -> Int[Array, "*batch"]:
     """First stage from which the gap stays at or below ``factor * gaps[..., 0]`` for good.
+
+    The stages-to-epsilon measurement of §6.3 item 4 (plotted against ``kappa``, §B3).
 
     Stacking's gap is not monotone, so "reached" means it never comes back above the threshold
     within the run. Works on batches (``(..., T + 1)``) and under ``jit``/``vmap``.
 
     Args:
         gaps: ``(..., T + 1)`` gap curves (``+inf`` entries count as above).
-        factor: ``()`` target reduction in ``(0, 1)``.
+        factor: ``()`` target reduction in ``(0, 1)`` (or one per curve, broadcast against
+            ``gaps[..., 0]``).
 
     Returns:
         ``(...)`` int stage count, ``-1`` where the final gap is still above the threshold.
@@ -46,13 +52,15 @@ def stages_to_reduce(gaps, factor=1e-6):
     return jnp.where(last < n - 1, last + 1, -1)
 
 
-def contraction_factor(gaps, upper=1e-2, lower=1e-10):
+def contraction_factor(gaps: Float[ArrayLike, "*batch T+1"], upper: float = 1e-2,
+                       lower: float = 1e-10) -> Float[np.ndarray, "*batch"]:
     """Fitted per-stage contraction of the error, ``rho = exp(slope / 2)`` of ``log gap`` vs stage.
 
     The fit uses the stages from the first one with ``gap <= upper * gap_0`` to the last one with
     ``gap >= lower * gap_0`` (least squares; oscillations of AGD average out). For gradient
     descent the prediction is ``1 - 1/kappa``; for stacking / AGD at ``beta*`` it is
-    ``1 - 1/sqrt(kappa)`` (a double root, so the finite-window fit sits slightly above it).
+    ``1 - 1/sqrt(kappa)`` (a double root, so the finite-window fit sits slightly above it);
+    §6.3 item 4.
 
     Args:
         gaps: ``(..., T + 1)`` gap curves.
@@ -98,13 +106,17 @@ class KappaFit(NamedTuple):
     residual: float
 
 
-def fit_kappa_exponent(kappas, stages) -> KappaFit:
+def fit_kappa_exponent(kappas: Float[ArrayLike, "n"], stages: Float[ArrayLike, "n"]) -> KappaFit:
     """Fit ``log(stages) = log(C) + p log(kappa)`` (§6.3 item 4).
 
     Args:
         kappas: ``(n,)`` condition numbers.
         stages: ``(n,)`` stage counts (all must be positive: a run that never reached its target
             has no count).
+
+    Returns:
+        :class:`KappaFit` ``(exponent, constant, residual)``: slope ``~1`` for GD / zero init,
+        ``~1/2`` for stacking (§B3).
 
     Example:
         >>> from jaxaccel.stacking import fit_kappa_exponent

@@ -26,7 +26,7 @@ from ``beta``). The first block has no predecessor and starts as the zero functi
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Union
 
 import numpy as np
 import jax
@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import Array, ArrayLike, Float, Int, Scalar
 from jaxaccel.stacking import _checks as C
 from jaxaccel.stacking._scan import warn_if_diverged
 
@@ -101,9 +102,9 @@ class MLPInit(NamedTuple):
     train_scale: jax.Array
 
 
-def mlp_init(init: str, *, beta=None, sigma0=None, trainable_beta: bool = False,
-             allow_any_beta: bool = False) -> MLPInit:
-    """Build an :class:`MLPInit` for ``init`` in ``{"zero", "random", "stack"}``.
+def mlp_init(init: str, *, beta: Optional[Scalar] = None, sigma0: Optional[Scalar] = None,
+             trainable_beta: bool = False, allow_any_beta: bool = False) -> MLPInit:
+    """Build an :class:`MLPInit` for ``init`` in ``{"zero", "random", "stack"}`` (§B2, §B5 E-B2).
 
     Args:
         init: the policy.
@@ -112,6 +113,9 @@ def mlp_init(init: str, *, beta=None, sigma0=None, trainable_beta: bool = False,
         trainable_beta: train the new block's output scale (initialised at ``beta``, or at 1 for
             zero / random init).
         allow_any_beta: accept ``beta`` outside ``[0, 1]``.
+
+    Returns:
+        :class:`MLPInit` ``(copy, gamma, sigma0, scale_init, train_scale)``.
 
     Example:
         >>> from jaxaccel.stacking import mlp_init
@@ -172,8 +176,31 @@ class MLPResult(NamedTuple):
     stage_params: Optional[MLPParams] = None
 
 
-def residual_stream(params: MLPParams, x, active):
-    """Residual stream ``z`` after the embedding and the first ``active`` blocks; ``(n, d_in) -> (n, h)``."""
+def residual_stream(params: MLPParams, x: Float[ArrayLike, "n d_in"],
+                    active: Union[int, Int[ArrayLike, ""]]) -> Float[Array, "n h"]:
+    """Residual stream ``z`` after the embedding and the first ``active`` blocks; ``(n, d_in) -> (n, h)``.
+
+    ``z_0 = x E + e``, ``z_i = z_{i-1} + s_i relu(z_{i-1} U_i + c_i) V_i`` (module docstring,
+    §B5 E-B2); blocks ``i >= active`` are masked out.
+
+    Args:
+        params: :class:`MLPParams` with ``T`` block slots.
+        x: ``(n, d_in)`` inputs.
+        active: number of active blocks ``0..T`` (may be traced).
+
+    Returns:
+        ``(n, h)`` residual stream.
+
+    Example:
+        >>> import numpy as np
+        >>> from jaxaccel.stacking import MLPParams, residual_stream
+        >>> T, d, h, m, c = 2, 3, 4, 4, 10
+        >>> p = MLPParams(np.ones((d, h)), np.zeros(h), np.ones((T, h, m)), np.zeros((T, m)),
+        ...               np.ones((T, m, h)) / m, np.ones(T), np.ones((h, c)), np.zeros(c))
+        >>> z = residual_stream(p, np.ones((2, d)), 2)   # z_0 = 3, each block: z <- z + 4 z
+        >>> z.shape, float(z[0, 0])
+        ((2, 4), 75.0)
+    """
     z = x @ params.embed_w + params.embed_b
 
     def block(z, xs):
@@ -186,8 +213,30 @@ def residual_stream(params: MLPParams, x, active):
     return z
 
 
-def mlp_forward(params: MLPParams, x, active):
-    """Logits of the residual MLP using the first ``active`` blocks; ``(n, d_in) -> (n, c)``."""
+def mlp_forward(params: MLPParams, x: Float[ArrayLike, "n d_in"],
+                active: Union[int, Int[ArrayLike, ""]]) -> Float[Array, "n c"]:
+    """Logits of the residual MLP using the first ``active`` blocks; ``(n, d_in) -> (n, c)``.
+
+    ``logits = z_T R + r`` with ``z_T`` the :func:`residual_stream` (module docstring, §B5 E-B2).
+
+    Args:
+        params: :class:`MLPParams` with ``T`` block slots.
+        x: ``(n, d_in)`` inputs.
+        active: number of active blocks ``0..T`` (may be traced).
+
+    Returns:
+        ``(n, c)`` logits.
+
+    Example:
+        >>> import numpy as np
+        >>> from jaxaccel.stacking import MLPParams, mlp_forward
+        >>> T, d, h, m, c = 2, 3, 4, 4, 10
+        >>> p = MLPParams(np.ones((d, h)), np.zeros(h), np.ones((T, h, m)), np.zeros((T, m)),
+        ...               np.ones((T, m, h)) / m, np.ones(T), np.ones((h, c)), np.zeros(c))
+        >>> out = mlp_forward(p, np.ones((2, d)), 1)   # one active block: stream entries 15
+        >>> out.shape, float(out[0, 0])                # readout sums the 4 entries
+        ((2, 10), 60.0)
+    """
     return residual_stream(params, x, active) @ params.out_w + params.out_b
 
 
@@ -307,8 +356,9 @@ def _mlp_kernel(data, arm, key, lr, blocks, width, hidden, steps, train_old, cla
     return MLPResult(trl, start, tel, acc, curve.reshape(-1), params.scale, params, div, at, hist)
 
 
-def train_residual_mlp(data: DigitsData, init: MLPInit, key, *, blocks: int = 4, width: int = 32,
-                       hidden: int = 32, steps_per_stage: int = 100, learning_rate=3e-3,
+def train_residual_mlp(data: DigitsData, init: MLPInit, key: Array, *, blocks: int = 4,
+                       width: int = 32, hidden: int = 32, steps_per_stage: int = 100,
+                       learning_rate: Scalar = 3e-3,
                        train_old: bool = False, record_stage_params: bool = False) -> MLPResult:
     """Stagewise training of the residual ReLU MLP on ``data`` (one jitted ``lax.scan`` over stages).
 

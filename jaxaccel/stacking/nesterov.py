@@ -15,22 +15,27 @@ which is gradient descent for ``beta = 0`` and constant-momentum AGD ("scheme II
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Union
 
 import numpy as np
 import jax
 import jax.numpy as jnp
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import Array, ArrayLike, Float, Scalar
 from jaxaccel.stacking import _checks as C
 from jaxaccel.stacking._scan import flag_divergence, warn_if_diverged
+from jaxaccel.stacking.problems import Quadratic, ResidualProblem
 
 
-def optimal_beta(kappa):
+def optimal_beta(kappa: Union[Scalar, Float[ArrayLike, "*batch"]]) -> Float[Array, "*batch"]:
     """``beta* = (sqrt(kappa) - 1) / (sqrt(kappa) + 1)`` (§B2), elementwise, traceable.
 
     Args:
         kappa: condition number(s) ``>= 1``, any shape.
+
+    Returns:
+        ``beta*`` of the shape of ``kappa``, in ``[0, 1)``.
 
     Example:
         >>> from jaxaccel.stacking import optimal_beta
@@ -45,19 +50,34 @@ def optimal_beta(kappa):
     return (s - 1.0) / (s + 1.0)
 
 
-def problem_beta(problem):
-    """``beta*`` of a problem from ``L`` and ``mu``: ``(sqrt L - sqrt mu)/(sqrt L + sqrt mu)`` (1 if ``mu = 0``)."""
+def problem_beta(problem: Union[Quadratic, ResidualProblem]) -> Float[Array, ""]:
+    """``beta*`` of a problem from ``L`` and ``mu``: ``(sqrt L - sqrt mu)/(sqrt L + sqrt mu)`` (1 if ``mu = 0``).
+
+    :func:`optimal_beta` of ``kappa = L / mu`` (§B2), also defined for ``mu = 0``.
+
+    Example:
+        >>> import numpy as np
+        >>> from jaxaccel.stacking import Quadratic
+        >>> from jaxaccel.stacking.nesterov import problem_beta
+        >>> q = Quadratic(np.diag([1.0, 0.01]), np.zeros(2), np.ones(2), 1.0, 0.01)   # kappa = 100
+        >>> round(float(problem_beta(q)), 12)
+        0.818181818182
+    """
     a, b = jnp.sqrt(problem.smoothness), jnp.sqrt(problem.strong_convexity)
     return (a - b) / (a + b)
 
 
-def nesterov_beta_schedule(stages: int, kind: str = "t"):
+def nesterov_beta_schedule(stages: int, kind: str = "t") -> Float[Array, "T"]:
     """Momentum schedule for smooth, not strongly convex problems (§B2); entry ``t`` is used when
     building stage ``t + 1`` from ``x_t`` and ``x_{t-1}``.
 
     * ``kind="t"``: ``beta_t = max(t - 1, 0) / (t + 2)``;
     * ``kind="lambda"``: ``beta_t = (lambda_t - 1) / lambda_{t+1}`` with ``lambda_0 = 1`` and
       ``lambda_{t+1} = (1 + sqrt(1 + 4 lambda_t^2)) / 2``.
+
+    Args:
+        stages: number of stages ``T``.
+        kind: ``"t"`` or ``"lambda"``.
 
     Returns:
         ``(stages,)`` float array in ``[0, 1)``.
@@ -118,10 +138,23 @@ def _agd_kernel(problem, betas, eta, threshold, record):
     return IterateResult(gaps, xT, traj, div, at)
 
 
-def check_problem(problem):
-    """Validate a :class:`Quadratic` or :class:`ResidualProblem` at the boundary (shapes, finiteness)."""
-    from jaxaccel.stacking.problems import Quadratic, ResidualProblem
+def check_problem(problem: Union[Quadratic, ResidualProblem]) -> Union[Quadratic, ResidualProblem]:
+    """Validate a :class:`Quadratic` or :class:`ResidualProblem` at the boundary (shapes, finiteness).
 
+    Raises ``ValueError`` naming the offending field (spec §6.1); returns ``problem``.
+
+    Example:
+        >>> import numpy as np
+        >>> from jaxaccel.stacking import ResidualProblem
+        >>> from jaxaccel.stacking.nesterov import check_problem
+        >>> p = ResidualProblem(np.eye(2), 2 * np.eye(2), 1.0, 1.0)
+        >>> check_problem(p) is p
+        True
+        >>> check_problem(p._replace(target=np.eye(3)))
+        Traceback (most recent call last):
+            ...
+        ValueError: problem.covariance and problem.target must be square of the same shape, got (2, 2) and (3, 3)
+    """
     if isinstance(problem, Quadratic):
         h = C.finite_array(problem.hessian, "problem.hessian", 2)
         if h.shape[0] != h.shape[1]:
@@ -147,15 +180,28 @@ def check_problem(problem):
     return problem
 
 
-def step_size(eta, problem):
-    """``eta`` validated (``> 0``), default ``1 / L``."""
+def step_size(eta: Optional[Scalar], problem: Union[Quadratic, ResidualProblem]
+              ) -> Float[Array, ""]:
+    """``eta`` validated (``> 0``), default ``1 / L`` (the step of §B1.4).
+
+    Example:
+        >>> import numpy as np
+        >>> from jaxaccel.stacking import Quadratic
+        >>> from jaxaccel.stacking.nesterov import step_size
+        >>> q = Quadratic(np.diag([2.0, 0.5]), np.zeros(2), np.ones(2), 2.0, 0.5)
+        >>> float(step_size(None, q)), float(step_size(0.25, q))   # default 1 / L
+        (0.5, 0.25)
+    """
     if eta is None:
         return 1.0 / jnp.asarray(problem.smoothness)
     return C.scalar(eta, "eta", positive=True)
 
 
-def nesterov_agd(problem, stages: int, *, beta=None, eta=None, allow_any_beta: bool = False,
-                 record_iterates: bool = False, divergence_threshold: float = 1e6) -> IterateResult:
+def nesterov_agd(problem: Union[Quadratic, ResidualProblem], stages: int, *,
+                 beta: Union[None, Scalar, Float[ArrayLike, "T"]] = None,
+                 eta: Optional[Scalar] = None,
+                 allow_any_beta: bool = False, record_iterates: bool = False,
+                 divergence_threshold: float = 1e6) -> IterateResult:
     """Explicit Nesterov AGD iterates (the reference stacking must reproduce, §B2).
 
     .. math:: y_t = x_t + \\beta_t(x_t - x_{t-1}),\\quad x_{t+1} = y_t - \\eta\\nabla\\mathcal L(y_t)
@@ -190,9 +236,22 @@ def nesterov_agd(problem, stages: int, *, beta=None, eta=None, allow_any_beta: b
     return res
 
 
-def gradient_descent(problem, stages: int, *, eta=None, record_iterates: bool = False,
+def gradient_descent(problem: Union[Quadratic, ResidualProblem], stages: int, *,
+                     eta: Optional[Scalar] = None, record_iterates: bool = False,
                      divergence_threshold: float = 1e6) -> IterateResult:
     """Plain gradient descent ``x_{t+1} = x_t - eta grad L(x_t)`` (:func:`nesterov_agd` with ``beta = 0``).
+
+    The zero-init / functional-GD reference of §B2 and §6.3 item 3.
+
+    Args:
+        problem: a :class:`Quadratic` or :class:`ResidualProblem`.
+        stages: number of iterations ``T``.
+        eta: ``() > 0`` step; default ``1 / L``.
+        record_iterates: also return every ``x_t``.
+        divergence_threshold: flag a gap that is non-finite or above this multiple of ``gap_0``.
+
+    Returns:
+        :class:`IterateResult`.
 
     Example:
         >>> import jax

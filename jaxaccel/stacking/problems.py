@@ -20,13 +20,14 @@ by ``-eta K (F - y) / n``, the kernel-projected functional gradient step.
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple
+from typing import NamedTuple, Union
 
 import numpy as np
 import jax
 import jax.numpy as jnp
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import Array, ArrayLike, Float, Scalar
 from jaxaccel.stacking import _checks as C
 
 
@@ -49,15 +50,15 @@ class Quadratic(NamedTuple):
     strong_convexity: jax.Array
 
     @property
-    def kappa(self):
+    def kappa(self) -> Float[Array, ""]:
         """Condition number ``L / mu`` (``inf`` when ``mu = 0``)."""
         return self.smoothness / self.strong_convexity
 
-    def grad(self, theta):
+    def grad(self, theta: Float[ArrayLike, "p *c"]) -> Float[Array, "p *c"]:
         """``nabla L(Theta) = H (Theta - Theta*)``, shape of ``theta``."""
         return self.hessian @ (theta - self.minimizer)
 
-    def gap(self, theta):
+    def gap(self, theta: Float[ArrayLike, "p *c"]) -> Float[Array, ""]:
         """Suboptimality ``L(Theta) - L* = 1/2 tr(e^T H e)`` (no cancellation: computed from ``e``)."""
         e = theta - self.minimizer
         return 0.5 * jnp.sum(e * (self.hessian @ e))
@@ -68,14 +69,31 @@ def _orthogonal(key, d, dtype):
     return q * jnp.sign(jnp.diagonal(r))
 
 
-def geometric_spectrum(kappa, dim: int):
-    """``(dim,)`` eigenvalues ``geomspace(1/kappa, 1, dim)`` (traceable in ``kappa``; §B5 E-B1)."""
+def geometric_spectrum(kappa: Scalar, dim: int) -> Float[Array, "dim"]:
+    """``(dim,)`` eigenvalues ``geomspace(1/kappa, 1, dim)`` (traceable in ``kappa``; §B5 E-B1).
+
+    The spectrum of the synthetic quadratics and residual covariances (§B5 E-B1), increasing
+    from ``mu = 1/kappa`` to ``L = 1``.
+
+    Args:
+        kappa: ``()`` condition number ``>= 1``.
+        dim: number of eigenvalues.
+
+    Returns:
+        ``(dim,)`` eigenvalues in increasing order.
+
+    Example:
+        >>> from jaxaccel.stacking import geometric_spectrum
+        >>> [round(float(v), 12) for v in geometric_spectrum(100.0, 3)]
+        [0.01, 0.1, 1.0]
+    """
     kappa = jnp.asarray(kappa, dtype=jnp.result_type(float))
     frac = jnp.arange(dim, dtype=kappa.dtype) / max(dim - 1, 1)
     return jnp.exp(-jnp.log(kappa) * (1.0 - frac))
 
 
-def quadratic_problem(kappa, dim: int, key, error: str = "equal_gap", gap0=1.0) -> Quadratic:
+def quadratic_problem(kappa: Scalar, dim: int, key: Array, error: str = "equal_gap",
+                      gap0: Scalar = 1.0) -> Quadratic:
     """Ill-conditioned synthetic quadratic with ``H = Q diag(geomspace(1/kappa, 1, dim)) Q^T`` (§B5).
 
     ``Theta_0 = 0``; the initial error ``e_0 = -Theta*`` is written in the eigenbasis of ``H``:
@@ -132,7 +150,12 @@ def _quadratic_problem(kappa, gap0, key, dim, error):
     return Quadratic(hess, -e0, jnp.zeros(dim, dtype), lam[-1], lam[0])
 
 
-def quadratic_from_data(features, targets, ridge=0.0, start=None) -> Quadratic:
+def quadratic_from_data(
+    features: Float[ArrayLike, "n p"],
+    targets: Union[Float[ArrayLike, "n"], Float[ArrayLike, "n c"]],
+    ridge: Scalar = 0.0,
+    start: Union[None, Float[ArrayLike, "p"], Float[ArrayLike, "p c"]] = None,
+) -> Quadratic:
     """Squared loss ``1/(2n) ||Phi Theta - Y||^2 + ridge/2 ||Theta||^2`` of a linear-in-features learner.
 
     .. math:: H = \\Phi^\\top\\Phi / n + \\lambda I,\\qquad H\\Theta^* = \\Phi^\\top Y / n
@@ -185,8 +208,27 @@ def _from_data(phi, y, ridge, start):
 
 
 # ----------------------------------------------------------------------------- features
-def rbf_kernel(x, z, bandwidth):
-    """Gaussian kernel ``exp(-||x - z||^2 / (2 bandwidth^2))``, ``(n, d), (m, d) -> (n, m)``."""
+def rbf_kernel(x: Float[ArrayLike, "n d"], z: Float[ArrayLike, "m d"],
+               bandwidth: Scalar) -> Float[Array, "n m"]:
+    """Gaussian kernel ``exp(-||x - z||^2 / (2 bandwidth^2))``, ``(n, d), (m, d) -> (n, m)``.
+
+    The kernel learner of §B1.4 / §B5 E-B1 (turned into features by :func:`kernel_features`,
+    approximated by :func:`random_fourier_features`).
+
+    Args:
+        x: ``(n, d)`` inputs.
+        z: ``(m, d)`` inputs.
+        bandwidth: ``() > 0`` length scale.
+
+    Returns:
+        ``(n, m)`` Gram matrix ``K(x_i, z_j)``.
+
+    Example:
+        >>> from jaxaccel.stacking import rbf_kernel
+        >>> K = rbf_kernel([[0.0], [1.0]], [[0.0]], 1.0)
+        >>> K.shape, [round(float(v), 6) for v in K[:, 0]]     # exp(0), exp(-1/2)
+        ((2, 1), [1.0, 0.606531])
+    """
     x = C.finite_array(x, "x", 2)
     z = C.finite_array(z, "z", 2)
     if x.shape[1] != z.shape[1]:
@@ -200,7 +242,7 @@ def _rbf(x, z, bw):
     return jnp.exp(-jnp.maximum(sq, 0.0) / (2.0 * bw * bw))
 
 
-def kernel_features(gram):
+def kernel_features(gram: Float[ArrayLike, "n n"]) -> Float[Array, "n n"]:
     """Features ``Phi = U diag(sqrt(lambda))`` with ``Phi Phi^T = K`` for a PSD Gram matrix ``K``.
 
     A linear learner on these features is the kernel learner on the training set: a gradient
@@ -233,8 +275,9 @@ def _kernel_features(k):
     return u * jnp.sqrt(jnp.maximum(lam, 0.0))
 
 
-def random_fourier_features(x, num_features: int, bandwidth, key):
-    """Random Fourier features ``sqrt(2/D) cos(x W + b)`` approximating :func:`rbf_kernel`.
+def random_fourier_features(x: Float[ArrayLike, "n d"], num_features: int, bandwidth: Scalar,
+                            key: Array) -> Float[Array, "n D"]:
+    """Random Fourier features ``sqrt(2/D) cos(x W + b)`` approximating :func:`rbf_kernel` (§B5 E-B1).
 
     Args:
         x: ``(n, d)`` inputs.
@@ -283,24 +326,26 @@ class ResidualProblem(NamedTuple):
     strong_convexity: jax.Array
 
     @property
-    def kappa(self):
+    def kappa(self) -> Float[Array, ""]:
+        """Condition number ``L / mu`` of ``Sigma``."""
         return self.smoothness / self.strong_convexity
 
     @property
-    def start(self):
+    def start(self) -> Float[Array, "d d"]:
+        """``F_0 = I``."""
         return jnp.eye(self.target.shape[-1], dtype=self.target.dtype)
 
-    def grad(self, f):
+    def grad(self, f: Float[ArrayLike, "d d"]) -> Float[Array, "d d"]:
         """``nabla L(F) = (F - F*) Sigma``."""
         return (f - self.target) @ self.covariance
 
-    def gap(self, f):
+    def gap(self, f: Float[ArrayLike, "d d"]) -> Float[Array, ""]:
         """``L(F) - L* = 1/2 tr(E Sigma E^T)``, ``E = F - F*`` (``L* = 0``)."""
         e = f - self.target
         return 0.5 * jnp.sum((e @ self.covariance) * e)
 
 
-def residual_problem(kappa, dim: int, distance, key) -> ResidualProblem:
+def residual_problem(kappa: Scalar, dim: int, distance: Scalar, key: Array) -> ResidualProblem:
     """Deep-linear-residual test problem of §B4.4/§B5: ``Sigma = Q diag(geomspace(1/kappa, 1, d)) Q^T``,
     ``F* = I + distance * R / ||R||_2`` with Gaussian ``R``.
 

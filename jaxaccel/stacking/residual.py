@@ -21,12 +21,13 @@ Stacking is AGD with the perturbed momentum point ``Y_t = F_t + beta (F_t - F_{t
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Union
 
 import jax
 import jax.numpy as jnp
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import Array, ArrayLike, Float, Scalar
 from jaxaccel.stacking import _checks as C
 from jaxaccel.stacking._scan import flag_divergence, warn_if_diverged
 from jaxaccel.stacking.nesterov import check_problem, problem_beta, step_size
@@ -108,8 +109,10 @@ def _residual_kernel(problem, betas, sigma0, eta, key, threshold, exact, random,
     return ResidualResult(gaps, fT, wnorm, ratio, gram, traj, blocks, div, at)
 
 
-def train_residual(problem: ResidualProblem, stages: int, *, init: str = "stack", beta=None,
-                   sigma0=None, eta=None, flavour: str = "func", inner_steps: int = 1, key=None,
+def train_residual(problem: ResidualProblem, stages: int, *, init: str = "stack",
+                   beta: Union[None, Scalar, Float[ArrayLike, "T"]] = None,
+                   sigma0: Optional[Scalar] = None, eta: Optional[Scalar] = None,
+                   flavour: str = "func", inner_steps: int = 1, key: Optional[Array] = None,
                    allow_any_beta: bool = False, record_iterates: bool = False,
                    divergence_threshold: float = 1e6) -> ResidualResult:
     """Stagewise training of a deep linear residual network ``F_T = (I + W_T) ... (I + W_1)`` (§B4.3).
