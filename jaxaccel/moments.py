@@ -46,7 +46,6 @@ RecordSpec = Union[None, str, int, Tuple[str, int], Int[ArrayLike, "R"]]
 
 _BLOCK = 1024  # block of the pairwise reduction (and padding granularity of the spectrum)
 _UNROLL_MAX_K = 4  # unrolled unique-entry path for M <= 3
-_ALIGNED_MAX_K = 10.0  # largest |c / alpha| run in the noise-aligned memory-1 basis
 
 
 class MomentState(NamedTuple):
@@ -202,54 +201,6 @@ def _unrolled_update(C, G, lam, m, S0, v, w, inv_b, tau, has_shift, noisy):
     return new
 
 
-# ----------------------------------------------------------------------------- memory 1
-# For a stationary memory-1 method with alpha != 0 the kernel runs in the "noise-aligned" basis
-# (w, y) with y = u + k w, k = c / alpha.  The change of basis P = [[1, 0], [k, 1]] maps the
-# noise direction v = (-alpha, c) to v' = P v = (-alpha, 0), so in S' = P S P^{-1} only the first
-# row depends on lambda (eq. (7): S' = S0' + lambda v' wbar'^T) and the noise enters only C'_ww:
-#     S0' = [[1 - b k, b], [k (1 - k b - d), k b + d]],   wbar' = P^{-T} wbar = (1 - a k, a).
-# The w coordinate is unchanged, so L_t = 1/2 sum lambda C'_ww needs no conversion.  The step
-# costs about 40% fewer flops than the generic unrolled update (for Heavy Ball the second row is
-# (-1, 0): y_{t+1} = -w_t, the two-step form).
-def _aligned_basis(S0, v, w):
-    """``(k, S0', v'_0, wbar')`` of the noise-aligned basis of a memory-1 method (see above)."""
-    alpha, c = -v[0], v[1]
-    k = c / alpha
-    b, d, a = S0[0, 1], S0[1, 1], w[1]
-    S0p = jnp.stack([jnp.stack([1.0 - b * k, b]), jnp.stack([k * (1.0 - k * b - d), k * b + d])])
-    return k, S0p, v[0], jnp.stack([1.0 - a * k, a])
-
-
-def _to_aligned(C, k):
-    """Unique entries ``(ww, wu, uu)`` -> ``(ww, wy, yy)`` for ``y = u + k w`` (C' = P C P^T)."""
-    c00, c01, c11 = C
-    return (c00, c01 + k * c00, c11 + 2.0 * k * c01 + k * k * c00)
-
-
-def _aligned_update(C, G, lam, m, S0p, v0, wp, inv_b, tau, has_shift, noisy):
-    """One memory-1 step (boxed equation of §3.3) in the noise-aligned basis.
-
-    Same recursion as :func:`_unrolled_update` with ``S = S0' + lambda v' wbar'^T`` and
-    ``v' = (v0, 0)`` known to be zero in its second entry, which removes the lambda-dependence
-    and the noise from the second row.
-    """
-    c00, c01, c11 = C[(0, 0)], C[(0, 1)], C[(1, 1)]
-    s00 = S0p[0, 0] + lam * (v0 * wp[0])
-    s01 = S0p[0, 1] + lam * (v0 * wp[1]) if has_shift else S0p[0, 1]
-    e, f = S0p[1, 0], S0p[1, 1]
-    t0 = s00 * c00 + s01 * c01
-    t1 = s00 * c01 + s01 * c11
-    new00 = s00 * t0 + s01 * t1
-    if noisy:
-        g = _quad(C, wp, 2) if has_shift else c00
-        new00 = new00 + (v0 * v0) * (lam * inv_b * (tau[0] * G * m - tau[1] * lam * g))
-    return {
-        (0, 0): new00,
-        (0, 1): e * t0 + f * t1,
-        (1, 1): (e * e) * c00 + (2.0 * e * f) * c01 + (f * f) * c11,
-    }
-
-
 def _dense_update(C, G, lam, m, S0, v, w, inv_b, tau, has_shift, noisy):
     """One step on the dense blocks ``C`` of shape ``(N, K, K)``."""
     S = S0 + lam[:, None, None] * (v[:, None] * w[None, :])
@@ -287,23 +238,17 @@ def _as_tuple(C, K, dense):
     jax.jit,
     static_argnames=(
         "steps", "n_rec", "dense", "has_shift", "noisy", "stationary", "return_state", "unroll",
-        "aligned", "axis_name",
+        "axis_name",
     ),
 )
 def _run(
     lam, m, alg, inv_b, tau, rec, entries0, t0, threshold, *,
-    steps, n_rec, dense, has_shift, noisy, stationary, return_state, unroll, aligned=False,
-    axis_name=None,
+    steps, n_rec, dense, has_shift, noisy, stationary, return_state, unroll, axis_name=None,
 ):
     K = alg.memory + 1
     dtype = lam.dtype
     parts = alg.transition_parts()  # stationary: (K,K),(K,),(K,); schedule: leading T axis
     update = _dense_update if dense else _unrolled_update
-    if aligned:  # stationary memory-1, alpha != 0: run in the noise-aligned basis
-        k, S0p, v0, wp = _aligned_basis(*parts)
-        parts = (S0p, v0, wp)
-        update = _aligned_update
-        entries0 = jnp.stack(_to_aligned(tuple(entries0), k))
     if stationary:
         w_next = None
     else:  # read-out vector of the next step (the last one is reused for the final state)
@@ -346,8 +291,6 @@ def _run(
     after = diverged & (rec[:n_rec] > div_at)
     loss = jnp.where(after | ~jnp.isfinite(loss), jnp.inf, loss)
     lossg = jnp.where(after | ~jnp.isfinite(lossg), jnp.inf, lossg)
-    if aligned and return_state:  # back to (w, u): P^{-1} = [[1, 0], [-k, 1]]
-        C = _to_aligned(C, -k)
     state = MomentState(t, _pack(C, K, dense)) if return_state else None
     return loss, lossg, diverged, div_at, state
 
@@ -534,16 +477,9 @@ def _prepare(
     threshold = divergence_threshold * jnp.maximum(L0, jnp.finfo(dtype).tiny)
     args = (lam, m, alg, inv_b, tau_arr, rec_arr, state.entries.astype(dtype),
             jnp.int32(start), threshold)
-    # the noise-aligned memory-1 kernel needs alpha != 0 known before tracing, and a
-    # well-conditioned change of basis (|k| = |c / alpha| <= _ALIGNED_MAX_K)
-    aligned = (
-        K == 2 and not dense and alg.is_stationary and V.is_concrete(alg.alpha)
-        and V.is_concrete(alg.c) and bool(np.asarray(alg.alpha) != 0)
-        and bool(np.all(np.abs(np.asarray(alg.c) / np.asarray(alg.alpha)) <= _ALIGNED_MAX_K))
-    )
     static = dict(
         steps=steps, n_rec=n_rec, dense=dense, has_shift=has_shift, noisy=noisy,
         stationary=alg.is_stationary, return_state=bool(return_state),
-        unroll=V.check_positive_int(unroll, "unroll"), aligned=aligned,
+        unroll=V.check_positive_int(unroll, "unroll"),
     )
     return args, static, rec
