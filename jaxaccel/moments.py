@@ -191,7 +191,9 @@ def _unrolled_update(C, G, lam, m, S0, v, w, inv_b, tau, has_shift, noisy):
     T = [[sum(S[i][k] * get(k, l) for k in range(K)) for l in range(K)] for i in range(K)]
     if noisy:
         g = _quad(C, w, K) if has_shift else C[(0, 0)]
-        noise = lam * inv_b * (tau[0] * G * m - tau[1] * lam * g)
+        # lambda/b (tau1 G m - tau2 lambda g), grouped so that the two loop-invariant
+        # per-eigenvalue factors are formed once, outside the time loop
+        noise = G * ((inv_b * tau[0]) * (lam * m)) - ((inv_b * tau[1]) * (lam * lam)) * g
     new = {}
     for i, j in _pairs(K):
         val = sum(T[i][l] * S[j][l] for l in range(K))
