@@ -44,7 +44,7 @@ from jaxaccel import _validation as V
 from jaxaccel import optim
 from jaxaccel._typing import Array, ArrayLike, Eigenvalues, Float, Int, Scalar
 from jaxaccel.algorithms import MemoryAlgorithm
-from jaxaccel.moments import SimulationResult, record_steps, simulate
+from jaxaccel.moments import RecordSpec, SimulationResult, record_steps, simulate
 from jaxaccel.spectra import Spectrum
 
 __all__ = [
@@ -633,7 +633,7 @@ def monte_carlo_sgd(
     n_seeds: int = 1000,
     *,
     key: Optional[Array] = None,
-    record: Union[str, int, tuple, Int[ArrayLike, "R"]] = "all",
+    record: RecordSpec = "all",
     chunk: int = 256,
     divergence_threshold: float = 1e10,
 ) -> MonteCarloResult:
@@ -732,7 +732,7 @@ def predict_se(
     steps: int,
     batch_size: int,
     tau: Optional[Tuple[Scalar, Scalar]] = None,
-    record: Union[str, int, tuple, Int[ArrayLike, "R"]] = "all",
+    record: RecordSpec = "all",
     **kwargs: Any,
 ) -> SimulationResult:
     """SE prediction (Algorithm A, spec §3.4: :func:`jaxaccel.simulate`) for a Monte-Carlo set-up.
@@ -781,7 +781,7 @@ def gaussian_sgd(
     n_seeds: int = 1000,
     *,
     key: Optional[Array] = None,
-    record: Union[str, int, tuple, Int[ArrayLike, "R"]] = "all",
+    record: RecordSpec = "all",
     chunk: int = 256,
 ) -> MonteCarloResult:
     """Mini-batch SGD with memory on Gaussian data ``x ~ N(0, diag(lambda))``, averaged over seeds.

@@ -18,7 +18,7 @@ tracked inside the scan, so iterations-to-threshold are exact without storing th
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple, Sequence, Tuple, Union
+from typing import Any, Callable, NamedTuple, Sequence, Union
 
 import numpy as np
 import jax
@@ -27,13 +27,11 @@ import optax
 
 from jaxaccel import _validation as V
 from jaxaccel._typing import ArrayLike, Float, Int, Scalar
-from jaxaccel.moments import record_steps
+from jaxaccel.moments import RecordSpec, record_steps
 from jaxaccel.depth.end_to_end import Depth, check_depth, end_to_end_update
 from jaxaccel.depth.losses import LossLike, LpRegression, as_loss
 from jaxaccel.depth.networks import LayersLike, check_layers, end_to_end_matrix, layer_gradients
 
-#: Which steps to record: ``"all"``, ``"log"``, ``("log", n)``, an int stride or ``(R,)`` steps.
-RecordSpec = Union[str, int, Tuple[str, int], Int[ArrayLike, "R"]]
 #: Loss thresholds for the iterations-to-threshold counters ``hit_at``.
 Thresholds = Union[Sequence[float], Float[ArrayLike, "n_thresholds"]]
 #: ``"gd"``, an optax optimizer's name, or a callable ``lr -> optax.GradientTransformation``.
