@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _common as C  # noqa: E402
+import _depth_common as C  # noqa: E402
 
 import jaxaccel.depth as jd  # noqa: E402
 

@@ -28,7 +28,7 @@ import numpy as np
 import jax
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _common as C  # noqa: E402
+import _depth_common as C  # noqa: E402
 
 import jaxaccel.depth as jd  # noqa: E402
 

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _common as C  # noqa: E402
+import _stacking_common as C  # noqa: E402
 
 import jaxaccel.stacking as st  # noqa: E402
 
