@@ -20,11 +20,7 @@ def parser(name: str, doc: str):
 
 pick = jio.pick
 pyplot = jio.pyplot
-
-
-def write(out: str, name: str, fig, arrays: dict, meta: dict) -> None:
-    """Atomically write ``<out>/<name>.{npz,json,png}`` and say so."""
-    jio.write_results(out, name, fig, arrays, meta)
+write = jio.write_results  # write(out, name, fig, arrays, meta): atomic npz + json + png
 
 
 def table(header, rows, fmt=None) -> str:

@@ -20,17 +20,13 @@ def parser(name: str, doc: str):
 
 pick = jio.pick
 pyplot = jio.pyplot
+write = jio.write_results  # write(out, name, fig, arrays, meta): atomic npz + json + png
 
 
 def log_stages(stages: int, num: int = 300) -> np.ndarray:
     """About ``num`` log-spaced stage indices in ``[0, stages]`` (0 and ``stages`` included)."""
     idx = np.unique(np.round(np.geomspace(1, stages + 1, num)).astype(int) - 1)
     return np.unique(np.concatenate([[0], idx, [stages]]))
-
-
-def write(out: str, name: str, fig, arrays: dict, meta: dict) -> None:
-    """Atomically write ``<out>/<name>.{npz,json,png}`` and say so."""
-    jio.write_results(out, name, fig, arrays, meta)
 
 
 def table(header, rows, fmt=None) -> str:
