@@ -130,6 +130,26 @@ def pick(args: argparse.Namespace, name: str, quick: _T, full: _T) -> _T:
     return v if v is not None else (full if args.full else quick)
 
 
+def sim_config(args: argparse.Namespace, configs: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    """The ``--quick`` / ``--full`` preset of ``configs``, with every key that was given on the
+    command line (``args.<key>`` not ``None``) overriding it, plus ``mode``.
+
+    Example:
+        >>> import argparse
+        >>> presets = {"quick": dict(steps=100, n=4), "full": dict(steps=10_000, n=8)}
+        >>> sim_config(argparse.Namespace(full=True, steps=None, n=5), presets)
+        {'steps': 10000, 'n': 5, 'mode': 'full'}
+    """
+    mode = "full" if args.full else "quick"
+    cfg = dict(configs[mode])
+    for key in cfg:
+        value = getattr(args, key, None)
+        if value is not None:
+            cfg[key] = value
+    cfg["mode"] = mode
+    return cfg
+
+
 def pyplot() -> Any:
     """``matplotlib.pyplot`` on the non-interactive Agg backend (scripts and tests).
 

@@ -61,10 +61,7 @@ def _parse(argv):
     p.add_argument("--n-max", type=float, help="number of eigenvalues represented")
     p.add_argument("--thetas", type=float, nargs="+", help="AM1 exponents to sweep")
     args = p.parse_args(argv)
-    cfg = dict(CONFIGS["full" if args.full else "quick"])
-    for key in ("steps", "n_max", "thetas"):
-        if getattr(args, key) is not None:
-            cfg[key] = getattr(args, key)
+    cfg = ja.io.sim_config(args, CONFIGS)
     if cfg["steps"] < 1000:
         p.error("--steps must be >= 1000 (three decades)")
     if not cfg["n_max"] >= 1000:
@@ -72,7 +69,6 @@ def _parse(argv):
     if min(cfg["thetas"]) < -0.5 or max(cfg["thetas"]) > 2:
         p.error("--thetas must lie in [-0.5, 2]")
     cfg["thetas"] = sorted(set(float(x) for x in cfg["thetas"]))
-    cfg["mode"] = "full" if args.full else "quick"
     return cfg, args.out
 
 

@@ -209,11 +209,7 @@ def _parse(argv):
     p.add_argument("--batch", type=int, default=BATCH, help=f"batch size (default {BATCH})")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed")
     args = p.parse_args(argv)
-    cfg = dict(CONFIGS["full" if args.full else "quick"])
-    for name in cfg:
-        value = getattr(args, name)
-        if value is not None:
-            cfg[name] = value
+    cfg = ja.io.sim_config(args, CONFIGS)
     for name in ("n", "width", "steps", "seeds", "mc_seeds"):
         if cfg[name] < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -225,7 +221,7 @@ def _parse(argv):
         p.error("--width must be even (antisymmetric initialisation)")
     if cfg["steps"] < 20:
         p.error("--steps must be >= 20 (slopes are fitted over the last decade)")
-    cfg.update(batch=args.batch, seed=args.seed, mode="full" if args.full else "quick")
+    cfg.update(batch=args.batch, seed=args.seed)
     return cfg, args.out
 
 

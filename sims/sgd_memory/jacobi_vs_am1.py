@@ -65,10 +65,7 @@ def _parse(argv):
     p.add_argument("--n-max", type=float, help="number of eigenvalues represented")
     p.add_argument("--batches", type=int, nargs="+", help="batch sizes of the noisy Jacobi runs")
     args = p.parse_args(argv)
-    cfg = dict(CONFIGS["full" if args.full else "quick"])
-    for key in ("steps", "n_max", "batches"):
-        if getattr(args, key) is not None:
-            cfg[key] = getattr(args, key)
+    cfg = ja.io.sim_config(args, CONFIGS)
     if cfg["steps"] < 100:
         p.error("--steps must be >= 100 (slopes are fitted over the last decade)")
     if not cfg["n_max"] >= 1000:
@@ -76,7 +73,6 @@ def _parse(argv):
     if min(cfg["batches"]) < 1:
         p.error("--batches must be positive")
     cfg["batches"] = sorted(set(int(b) for b in cfg["batches"]))
-    cfg["mode"] = "full" if args.full else "quick"
     return cfg, args.out
 
 

@@ -61,10 +61,7 @@ def _parse(argv):
     p.add_argument("--nu", type=float, nargs="+", help="spectral exponents (> 1)")
     p.add_argument("--zeta", type=float, nargs="+", help="target exponents (> 0)")
     args = p.parse_args(argv)
-    cfg = dict(CONFIGS["full" if args.full else "quick"])
-    for key in ("steps", "n_max", "nu", "zeta"):
-        if getattr(args, key) is not None:
-            cfg[key] = getattr(args, key)
+    cfg = ja.io.sim_config(args, CONFIGS)
     if cfg["steps"] < 100:
         p.error("--steps must be >= 100 (slopes are fitted over the last decade)")
     if not cfg["n_max"] >= 1000:
@@ -75,7 +72,6 @@ def _parse(argv):
         p.error("--zeta must be > 0")
     cfg["nu"] = sorted(set(float(x) for x in cfg["nu"]))
     cfg["zeta"] = sorted(set(float(x) for x in cfg["zeta"]))
-    cfg["mode"] = "full" if args.full else "quick"
     return cfg, args.out
 
 
