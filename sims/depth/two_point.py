@@ -85,6 +85,11 @@ def main(argv=None):
                     help="robustness inits w0 = s*sqrt(2)*u, u a random unit vector (s = 1e-3: "
                          "the norm of the spec's init)")
     args = ap.parse_args(argv)
+    for name in ("steps", "seeds"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            ap.error(f"--{name} must be >= 1")
+    if args.init_scales is not None and not all(s > 0 for s in args.init_scales):
+        ap.error("--init-scales must be > 0")
     timer = C.Timer()
     steps = C.pick(args, "steps", 20_000, 20_000)
     seeds = C.pick(args, "seeds", 16, 64)
