@@ -36,6 +36,7 @@ import jax.numpy as jnp
 from jax.typing import DTypeLike
 
 from jaxaccel import _validation as V
+from jaxaccel import cuda as _cuda
 from jaxaccel._typing import Array, ArrayLike, Flag, Float, Int, Recorded, RecordedSteps, Scalar
 from jaxaccel.algorithms import MemoryAlgorithm
 from jaxaccel.spectra import Spectrum
@@ -365,6 +366,7 @@ def simulate(
     return_state: bool = False,
     dense: Optional[bool] = None,
     unroll: int = 4,
+    kernel: str = "auto",
 ) -> SimulationResult:
     """Evolve the SE second moments (Algorithm A, spec §3.4) and return the loss curve.
 
@@ -391,7 +393,13 @@ def simulate(
             (``return_state=True``); recorded steps are then absolute.
         return_state: also return the final state (memory: one block per eigenvalue).
         dense: force the dense ``(N, K, K)`` path (default: unrolled for ``M <= 3``).
-        unroll: time steps per scan iteration (4 is fastest on CPU; raise on GPU for small N).
+        unroll: time steps per scan iteration of the XLA scan (4 is fastest on CPU).
+        kernel: ``"auto"`` (default) runs memory-1 stationary problems on the persistent CUDA
+            kernel (:mod:`jaxaccel.cuda`) when JAX runs on a CUDA GPU and the kernel can be
+            built, and everything else on the XLA ``lax.scan``; ``"xla"`` always uses the scan;
+            ``"cuda"`` (or ``"cuda:register"`` / ``"cuda:stream"`` to force a layout) requires
+            the kernel and raises ``ValueError`` saying why when it cannot be used. On a
+            diverged kernel run the returned state is the one at the divergent step.
 
     Returns:
         :class:`SimulationResult`.
@@ -403,12 +411,35 @@ def simulate(
         >>> bool(r.loss[-1] < r.loss[0]), bool(r.diverged)
         (True, False)
     """
+    if kernel not in ("auto", "xla") and kernel not in _cuda.MODES:
+        raise ValueError(
+            f"kernel must be 'auto', 'xla' or one of {sorted(_cuda.MODES)}, got {kernel!r}"
+        )
     args, static, rec = _prepare(
         spectrum, algorithm, steps, batch_size, tau, record, dtype, divergence_threshold,
         initial, return_state, dense, unroll,
     )
-    loss, lossg, diverged, div_at, final = _run(*args, **static)
+    why = None if kernel == "xla" else _cuda.unsupported(static, args)
+    if kernel in _cuda.MODES and why is not None:
+        raise ValueError(f"kernel={kernel!r} cannot be used: {why}")
+    if kernel != "xla" and why is None:
+        w = spectrum.weights
+        unit = V.is_concrete(w) and bool(np.all(np.asarray(w) == 1))
+        loss, lossg, diverged, div_at, entries = _run_cuda(
+            *args, steps=static["steps"], n_rec=static["n_rec"], shift=static["has_shift"],
+            unit_weights=unit, return_state=static["return_state"],
+            mode="cuda" if kernel == "auto" else kernel,
+        )
+        final = MomentState(args[7] + static["steps"], entries) if return_state else None
+    else:
+        loss, lossg, diverged, div_at, final = _run(*args, **static)
     return _result(rec, loss, lossg, diverged, div_at, final)
+
+
+_run_cuda = jax.jit(
+    _cuda.run,
+    static_argnames=("steps", "n_rec", "shift", "unit_weights", "return_state", "mode"),
+)
 
 
 def _result(rec, loss, lossg, diverged, div_at, final, stacklevel=3):

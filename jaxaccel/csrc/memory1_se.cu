@@ -1,0 +1,523 @@
+// Persistent CUDA kernels for the memory-1 SE second-moment recursion (Algorithm A, spec §3.4),
+// exposed to JAX through the XLA FFI (targets jaxaccel_memory1_f32 / jaxaccel_memory1_f64).
+//
+// Per eigenvalue lambda_k the three unique entries (c11, c12, c22) of the 2x2 block evolve as
+//   C <- S C S^T + noise v v^T,  S = S0 + lambda v w^T,
+//   noise = G (inv_b tau1) (lambda m) - (inv_b tau2) lambda^2 g,   g = w^T C w,
+// with the global scalar G_t = sum_k lambda_k g_k (boxed equation of spec §3.3); the loss is
+// L_t = 1/2 sum_k lambda_k c11_k and L~_t = G_t / 2.
+//
+// One launch runs all T steps ("persistent"): each step updates the state, reduces the two
+// global sums of the new state in the same pass (per-thread sums in double, warp/block trees,
+// one partial per block), and then the blocks of one configuration meet at a barrier on a
+// monotone counter and each block sums the partials of its configuration in the same fixed order
+// (so every block sees bit-identical totals and takes identical decisions).  Two layouts:
+//   * register mode: every thread keeps E eigenvalues (state and lambda) in registers for the
+//     whole run; only the block partials travel through memory (on-chip regime, N <= ~1e6);
+//   * stream mode: the state lives in the output buffer and every step streams it once through
+//     global memory: read c11, c12, c22, lambda (and m), write c11, c12, c22 -- 28 bytes per
+//     eigen-step in float32 with unit weights (HBM-bound regime, N >= 1e7).
+// Global sums are accumulated in float64 in both precisions.
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+constexpr int kParams = 12;  // s00 s01 s10 s11 v0 v1 w0 w1 nb1 nb2 threshold (unused)
+constexpr int kStreamThreads = 512;  // stream mode
+constexpr int kUnroll = 4;           // stream mode: independent eigenvalues in flight per thread
+constexpr unsigned kFull = 0xffffffffu;
+
+template <typename T>
+struct Coef {
+  T s00, s01, s10, s11, v0, v1, w0, w1, nb1, nb2;
+  T vv00, vv01, vv11, ww00, ww01, ww11;  // products formed once per run
+  double thr;
+};
+
+template <typename T>
+__device__ __forceinline__ Coef<T> load_coef(const double* p) {
+  Coef<T> q;
+  q.s00 = T(p[0]); q.s01 = T(p[1]); q.s10 = T(p[2]); q.s11 = T(p[3]);
+  q.v0 = T(p[4]); q.v1 = T(p[5]); q.w0 = T(p[6]); q.w1 = T(p[7]);
+  q.nb1 = T(p[8]); q.nb2 = T(p[9]); q.thr = p[10];
+  q.vv00 = q.v0 * q.v0; q.vv01 = q.v0 * q.v1; q.vv11 = q.v1 * q.v1;
+  q.ww00 = q.w0 * q.w0; q.ww01 = T(2) * (q.w0 * q.w1); q.ww11 = q.w1 * q.w1;
+  return q;
+}
+
+// g = wbar^T C wbar (c11 itself when there is no gradient shift: wbar = e1).
+template <typename T, bool SHIFT>
+__device__ __forceinline__ T quad(const Coef<T>& q, T c11, T c12, T c22) {
+  if (SHIFT) return q.ww00 * c11 + q.ww01 * c12 + q.ww11 * c22;
+  return c11;
+}
+
+// One SE step for one eigenvalue (lm = lambda m); adds lambda c11' and lambda g' of the new
+// state to the running sums.
+template <typename T, bool SHIFT>
+__device__ __forceinline__ void se_step(const Coef<T>& q, T lam, T lm, T G, T& c11, T& c12,
+                                        T& c22, T& acc_l, T& acc_g) {
+  T a00, a01, a10, a11;
+  if (SHIFT) {
+    a00 = q.s00 + lam * (q.v0 * q.w0); a01 = q.s01 + lam * (q.v0 * q.w1);
+    a10 = q.s10 + lam * (q.v1 * q.w0); a11 = q.s11 + lam * (q.v1 * q.w1);
+  } else {
+    a00 = q.s00 + lam * q.v0; a01 = q.s01; a10 = q.s10 + lam * q.v1; a11 = q.s11;
+  }
+  const T g = quad<T, SHIFT>(q, c11, c12, c22);
+  const T noise = G * (q.nb1 * lm) - (q.nb2 * (lam * lam)) * g;
+  const T t00 = a00 * c11 + a01 * c12, t01 = a00 * c12 + a01 * c22;
+  const T t10 = a10 * c11 + a11 * c12, t11 = a10 * c12 + a11 * c22;
+  c11 = t00 * a00 + t01 * a01 + noise * q.vv00;
+  c12 = t00 * a10 + t01 * a11 + noise * q.vv01;
+  c22 = t10 * a10 + t11 * a11 + noise * q.vv11;
+  acc_l += lam * c11;
+  if (SHIFT) acc_g += lam * quad<T, SHIFT>(q, c11, c12, c22);
+}
+
+__device__ __forceinline__ unsigned long long load_acquire(const unsigned long long* p) {
+  unsigned long long v;
+  asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
+  return v;
+}
+
+template <int THREADS>
+struct Shared {
+  double2 warp[THREADS / 32];
+  double2 total;
+};
+
+// Sum of (acc_l, acc_g) over the blocks of one configuration; every thread gets the total.
+// r: index of this reduction (parities alternate so one barrier per reduction suffices).
+template <int THREADS>
+__device__ double2 config_total(double acc_l, double acc_g, Shared<THREADS>& sh, double2* part,
+                                unsigned long long* counter, int B, int b, long long r) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    acc_l += __shfl_down_sync(kFull, acc_l, o);
+    acc_g += __shfl_down_sync(kFull, acc_g, o);
+  }
+  if (lane == 0) sh.warp[warp] = make_double2(acc_l, acc_g);
+  __syncthreads();
+  if (warp == 0) {
+    double x = lane < THREADS / 32 ? sh.warp[lane].x : 0.0;
+    double y = lane < THREADS / 32 ? sh.warp[lane].y : 0.0;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      x += __shfl_down_sync(kFull, x, o);
+      y += __shfl_down_sync(kFull, y, o);
+    }
+    if (lane == 0) {
+      if (B == 1) {
+        sh.total = make_double2(x, y);
+      } else {
+        double2* slot = part + (r & 1) * B;
+        slot[b] = make_double2(x, y);
+        __threadfence();
+        atomicAdd(counter, 1ULL);
+        const unsigned long long target = (unsigned long long)(r + 1) * (unsigned long long)B;
+        while (load_acquire(counter) < target) {
+        }
+        __threadfence();
+      }
+    }
+    if (B > 1) {
+      __syncwarp();
+      const double2* slot = part + (r & 1) * B;
+      double sx = 0.0, sy = 0.0;
+      for (int i = lane; i < B; i += 32) {
+        const double2 p = __ldcg(slot + i);
+        sx += p.x;
+        sy += p.y;
+      }
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) {
+        sx += __shfl_down_sync(kFull, sx, o);
+        sy += __shfl_down_sync(kFull, sy, o);
+      }
+      if (lane == 0) sh.total = make_double2(sx, sy);
+    }
+  }
+  __syncthreads();
+  const double2 tot = sh.total;
+  __syncthreads();  // sh is reused by the next reduction
+  return tot;
+}
+
+template <typename T>
+struct Args {
+  const T* lam;
+  const T* wts;
+  const T* entries0;
+  const double* params;
+  const int32_t* rec;
+  const int32_t* t0;
+  T* loss;
+  T* lossg;
+  int32_t* divat;
+  T* entries;
+  double2* part;               // [C][2][B]
+  unsigned long long* counter; // [C]
+  long long n, steps;
+  int C, R, B, c_begin;
+  bool lam_pc, wts_pc, e0_pc, par_pc, t0_pc;
+};
+
+// Recording and divergence test at step t (same rule as the XLA path); returns true to stop.
+template <typename T>
+__device__ __forceinline__ bool record(const Args<T>& a, int c, int b, double2 tot,
+                                       const Coef<T>& q, long long t, int& ptr, long long& div) {
+  const T L = T(0.5 * tot.x), Lg = T(0.5 * tot.y);
+  const bool bad = !(isfinite(L) && isfinite(Lg)) || double(L > Lg ? L : Lg) > q.thr;
+  if (div < 0 && bad) div = t;
+  if (ptr < a.R && a.rec[ptr] == t) {
+    if (b == 0 && threadIdx.x == 0) {
+      a.loss[(long long)c * a.R + ptr] = L;
+      a.lossg[(long long)c * a.R + ptr] = Lg;
+    }
+    ++ptr;
+  }
+  return div >= 0;
+}
+
+template <typename T>
+__device__ __forceinline__ void finish(const Args<T>& a, int c, int b, int ptr, long long div) {
+  if (b == 0 && threadIdx.x == 0) {
+    a.divat[c] = int32_t(div);
+    for (int p = ptr; p < a.R; ++p) {  // steps never reached after a divergence
+      a.loss[(long long)c * a.R + p] = T(NAN);
+      a.lossg[(long long)c * a.R + p] = T(NAN);
+    }
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ double2 with_g(T l, T g, bool shift) {
+  return make_double2(double(l), double(shift ? g : l));
+}
+
+// Register mode: the state of E eigenvalues per thread stays in registers for the whole run;
+// lambda (and lambda m) sit in shared memory, [E][THREADS], and are re-read every step (the
+// block barrier inside the step loop keeps the compiler from hoisting them, or anything derived
+// from them, into registers).
+template <typename T, int E, int THREADS, bool SHIFT, bool UNIT>
+__global__ void __launch_bounds__(THREADS, 1) register_kernel(Args<T> a) {
+  __shared__ Shared<THREADS> sh;
+  extern __shared__ __align__(16) unsigned char dyn[];
+  T* slam = reinterpret_cast<T*>(dyn);
+  T* slm = slam + E * THREADS;  // only when !UNIT
+  const int c = a.c_begin + blockIdx.x / a.B, b = blockIdx.x % a.B;
+  const long long n = a.n;
+  const Coef<T> q = load_coef<T>(a.params + (a.par_pc ? (long long)c * kParams : 0));
+  const T* lamp = a.lam + (a.lam_pc ? c * n : 0);
+  const T* wp = a.wts + (a.wts_pc ? c * n : 0);
+  const T* e0 = a.entries0 + (a.e0_pc ? 3 * c * n : 0);
+  double2* part = a.part + (long long)c * 2 * a.B;
+  unsigned long long* counter = a.counter + c;
+  T x11[E], x12[E], x22[E];
+  T acc_l = T(0), acc_g = T(0);
+#pragma unroll
+  for (int e = 0; e < E; ++e) {
+    const long long i = ((long long)b * E + e) * THREADS + threadIdx.x;
+    T l = T(0);
+    if (i < n) {
+      l = lamp[i];
+      if (!UNIT) slm[e * THREADS + threadIdx.x] = l * wp[i];
+      x11[e] = e0[i]; x12[e] = e0[n + i]; x22[e] = e0[2 * n + i];
+    } else {
+      x11[e] = T(0); x12[e] = T(0); x22[e] = T(0);
+      if (!UNIT) slm[e * THREADS + threadIdx.x] = T(0);
+    }
+    slam[e * THREADS + threadIdx.x] = l;
+    acc_l += l * x11[e];
+    if (SHIFT) acc_g += l * quad<T, SHIFT>(q, x11[e], x12[e], x22[e]);
+  }
+  long long r = 0;
+  double2 s = with_g(acc_l, acc_g, SHIFT);
+  double2 tot = config_total<THREADS>(s.x, s.y, sh, part, counter, a.B, b, r++);
+  const long long t0 = a.t0[a.t0_pc ? c : 0];
+  int ptr = 0;
+  long long div = -1;
+  while (ptr < a.R && a.rec[ptr] < t0) ++ptr;
+  for (long long k = 0;; ++k) {
+    if (record(a, c, b, tot, q, t0 + k, ptr, div) || k == a.steps) break;
+    const T G = T(tot.y);
+    acc_l = T(0); acc_g = T(0);
+#pragma unroll
+    for (int e = 0; e < E; ++e) {
+      const T l = slam[e * THREADS + threadIdx.x];
+      const T lm = UNIT ? l : slm[e * THREADS + threadIdx.x];
+      se_step<T, SHIFT>(q, l, lm, G, x11[e], x12[e], x22[e], acc_l, acc_g);
+    }
+    s = with_g(acc_l, acc_g, SHIFT);
+    tot = config_total<THREADS>(s.x, s.y, sh, part, counter, a.B, b, r++);
+  }
+  finish(a, c, b, ptr, div);
+  T* out = a.entries + 3 * c * n;
+#pragma unroll
+  for (int e = 0; e < E; ++e) {
+    const long long i = ((long long)b * E + e) * THREADS + threadIdx.x;
+    if (i < n) { out[i] = x11[e]; out[n + i] = x12[e]; out[2 * n + i] = x22[e]; }
+  }
+}
+
+// Stream mode: the state lives in the output buffer; every step is one pass over it.
+template <typename T, bool SHIFT, bool UNIT>
+__global__ void __launch_bounds__(kStreamThreads, 1) stream_kernel(Args<T> a) {
+  __shared__ Shared<kStreamThreads> sh;
+  const int c = a.c_begin + blockIdx.x / a.B, b = blockIdx.x % a.B;
+  const long long n = a.n;
+  const Coef<T> q = load_coef<T>(a.params + (a.par_pc ? (long long)c * kParams : 0));
+  const T* lamp = a.lam + (a.lam_pc ? c * n : 0);
+  const T* wp = a.wts + (a.wts_pc ? c * n : 0);
+  double2* part = a.part + (long long)c * 2 * a.B;
+  unsigned long long* counter = a.counter + c;
+  T* X11 = a.entries + 3 * c * n;  // copied in from entries0 by the host
+  T* X12 = X11 + n;
+  T* X22 = X12 + n;
+  // contiguous slice of this block, a multiple of the block size long (except the last)
+  const long long per =
+      ((n + a.B - 1) / a.B + kStreamThreads - 1) / kStreamThreads * kStreamThreads;
+  const long long lo = (long long)b * per, hi = lo + per < n ? lo + per : n;
+  double sl = 0.0, sg = 0.0;
+  for (long long i = lo + threadIdx.x; i < hi; i += kStreamThreads) {
+    sl += double(lamp[i] * X11[i]);
+    if (SHIFT) sg += double(lamp[i] * quad<T, SHIFT>(q, X11[i], X12[i], X22[i]));
+  }
+  long long r = 0;
+  double2 tot = config_total<kStreamThreads>(sl, SHIFT ? sg : sl, sh, part, counter, a.B, b, r++);
+  const long long t0 = a.t0[a.t0_pc ? c : 0];
+  int ptr = 0;
+  long long div = -1;
+  while (ptr < a.R && a.rec[ptr] < t0) ++ptr;
+  for (long long k = 0;; ++k) {
+    if (record(a, c, b, tot, q, t0 + k, ptr, div) || k == a.steps) break;
+    const T G = T(tot.y);
+    sl = 0.0; sg = 0.0;
+    for (long long base = lo + threadIdx.x; base < hi; base += kStreamThreads * kUnroll) {
+      T l[kUnroll], m[kUnroll], y11[kUnroll], y12[kUnroll], y22[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const long long i = base + (long long)u * kStreamThreads;
+        if (i < hi) {
+          l[u] = __ldg(lamp + i);
+          m[u] = UNIT ? l[u] : l[u] * __ldg(wp + i);
+          y11[u] = X11[i]; y12[u] = X12[i]; y22[u] = X22[i];
+        }
+      }
+      T al = T(0), ag = T(0);
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const long long i = base + (long long)u * kStreamThreads;
+        if (i < hi) {
+          se_step<T, SHIFT>(q, l[u], m[u], G, y11[u], y12[u], y22[u], al, ag);
+          X11[i] = y11[u]; X12[i] = y12[u]; X22[i] = y22[u];
+        }
+      }
+      sl += double(al);
+      if (SHIFT) sg += double(ag);
+    }
+    tot = config_total<kStreamThreads>(sl, SHIFT ? sg : sl, sh, part, counter, a.B, b, r++);
+  }
+  finish(a, c, b, ptr, div);
+}
+
+// ------------------------------------------------------------------------------ host side
+struct Plan {
+  const void* fn;
+  int threads;
+  int per_launch;  // configurations per launch
+  int B;           // blocks per configuration
+  int E;           // eigenvalues per thread (0: stream mode)
+  size_t smem;     // dynamic shared memory per block
+};
+
+int sm_count() {
+  static int count = [] {
+    int dev = 0, v = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev);
+    return v;
+  }();
+  return count;
+}
+
+int capacity(const void* fn, int threads, size_t smem) {
+  int per_sm = 0;
+  if (smem > 48 * 1024 &&
+      cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) !=
+          cudaSuccess)
+    return 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, fn, threads, smem) != cudaSuccess)
+    return 0;
+  return per_sm * sm_count();
+}
+
+int launches(int C, int per) { return per > 0 ? (C + per - 1) / per : 1 << 30; }
+
+template <typename T, int E, int THREADS, bool SHIFT, bool UNIT>
+void consider_register(long long n, int C, Plan& best) {
+  const void* fn = reinterpret_cast<const void*>(&register_kernel<T, E, THREADS, SHIFT, UNIT>);
+  const size_t smem = sizeof(T) * E * THREADS * (UNIT ? 1 : 2);
+  const int cap = capacity(fn, THREADS, smem);
+  const long long B = (n + (long long)E * THREADS - 1) / ((long long)E * THREADS);
+  if (cap <= 0 || B > cap) return;
+  const int per = (int)(cap / B) < C ? (int)(cap / B) : C;
+  if (launches(C, per) < launches(C, best.per_launch)) best = Plan{fn, THREADS, per, (int)B, E, smem};
+}
+
+// Register-mode variants, most threads first: every variant keeps its state without spilling
+// (checked with -Xptxas -v); the plan takes the one needing the fewest launches.
+template <typename T, bool SHIFT, bool UNIT>
+void register_variants(long long n, int C, Plan& best) {
+  if constexpr (sizeof(T) == 4) {
+    consider_register<T, 1, 1024, SHIFT, UNIT>(n, C, best);
+    consider_register<T, 2, 1024, SHIFT, UNIT>(n, C, best);
+    consider_register<T, 4, 512, SHIFT, UNIT>(n, C, best);
+    consider_register<T, 8, 512, SHIFT, UNIT>(n, C, best);
+    consider_register<T, 16, 256, SHIFT, UNIT>(n, C, best);
+    consider_register<T, 32, 256, SHIFT, UNIT>(n, C, best);
+  } else {
+    consider_register<T, 1, 1024, SHIFT, UNIT>(n, C, best);
+    consider_register<T, 2, 512, SHIFT, UNIT>(n, C, best);
+    consider_register<T, 4, 256, SHIFT, UNIT>(n, C, best);
+    consider_register<T, 8, 256, SHIFT, UNIT>(n, C, best);
+  }
+}
+
+template <typename T, bool SHIFT, bool UNIT>
+Plan make_plan_for(long long n, int C, int64_t mode) {
+  Plan best{nullptr, 0, 0, 0, 0, 0};
+  if (mode != 2) register_variants<T, SHIFT, UNIT>(n, C, best);  // 0 auto, 1 register, 2 stream
+  if (best.fn || mode == 1) return best;
+  const void* fn = reinterpret_cast<const void*>(&stream_kernel<T, SHIFT, UNIT>);
+  const int cap = capacity(fn, kStreamThreads, 0);
+  if (cap <= 0) return best;
+  const int per = C < cap ? C : cap;
+  long long B = cap / per;
+  const long long useful = (n + kStreamThreads - 1) / kStreamThreads;  // no block without work
+  if (B > useful) B = useful;
+  return Plan{fn, kStreamThreads, per, (int)(B < 1 ? 1 : B), 0, 0};
+}
+
+template <typename T>
+Plan make_plan(long long n, int C, int64_t mode, bool shift, bool unit) {
+  if (shift) return unit ? make_plan_for<T, true, true>(n, C, mode)
+                         : make_plan_for<T, true, false>(n, C, mode);
+  return unit ? make_plan_for<T, false, true>(n, C, mode)
+              : make_plan_for<T, false, false>(n, C, mode);
+}
+
+std::string cuda_error(const char* what, cudaError_t e) {
+  return std::string("jaxaccel memory1 kernel: ") + what + ": " + cudaGetErrorString(e);
+}
+
+bool sized(size_t count, long long C, long long unit, bool& per_config) {
+  per_config = C > 1 && (long long)count == C * unit;
+  return per_config || (long long)count == unit;
+}
+
+template <ffi::DataType DT>
+ffi::Error memory1_impl(cudaStream_t stream, ffi::ScratchAllocator scratch,
+                        ffi::Buffer<DT> lam, ffi::Buffer<DT> wts, ffi::Buffer<DT> entries0,
+                        ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::S32> rec,
+                        ffi::Buffer<ffi::S32> t0, ffi::ResultBuffer<DT> loss,
+                        ffi::ResultBuffer<DT> lossg, ffi::ResultBuffer<ffi::S32> divat,
+                        ffi::ResultBuffer<DT> entries, int64_t steps, int64_t mode,
+                        int64_t shift, int64_t unit_weights) {
+  using T = ffi::NativeType<DT>;
+  const long long C = (long long)divat->element_count();
+  if (C < 1) return ffi::Error::InvalidArgument("jaxaccel memory1 kernel: no configurations");
+  const long long n = (long long)entries->element_count() / (3 * C);
+  const long long R = (long long)loss->element_count() / C;
+  Args<T> a{};
+  if (!sized(lam.element_count(), C, n, a.lam_pc) || !sized(wts.element_count(), C, n, a.wts_pc) ||
+      !sized(entries0.element_count(), C, 3 * n, a.e0_pc) ||
+      !sized(params.element_count(), C, kParams, a.par_pc) ||
+      !sized(t0.element_count(), C, 1, a.t0_pc))
+    return ffi::Error::InvalidArgument("jaxaccel memory1 kernel: inconsistent operand sizes");
+  if ((long long)rec.element_count() < R)
+    return ffi::Error::InvalidArgument("jaxaccel memory1 kernel: record array too short");
+  const Plan plan = make_plan<T>(n, (int)C, mode, shift != 0, unit_weights != 0);
+  if (!plan.fn)
+    return ffi::Error::InvalidArgument(
+        "jaxaccel memory1 kernel: no kernel variant fits this problem in the requested mode");
+  const size_t part_bytes = sizeof(double2) * 2 * (size_t)plan.B * C;
+  const size_t count_bytes = sizeof(unsigned long long) * C;
+  auto ws = scratch.Allocate(part_bytes + count_bytes, 256);
+  if (!ws.has_value())
+    return ffi::Error::Internal("jaxaccel memory1 kernel: scratch allocation failed");
+  a.part = reinterpret_cast<double2*>(*ws);
+  a.counter = reinterpret_cast<unsigned long long*>(reinterpret_cast<char*>(*ws) + part_bytes);
+  cudaError_t e = cudaMemsetAsync(a.counter, 0, count_bytes, stream);
+  if (e != cudaSuccess) return ffi::Error::Internal(cuda_error("memset", e));
+  if (plan.E == 0) {  // stream mode works in place on the output state
+    const size_t one = sizeof(T) * 3 * (size_t)n;
+    for (long long c = 0; c < C; ++c) {
+      const T* src = entries0.typed_data() + (a.e0_pc ? 3 * c * n : 0);
+      e = cudaMemcpyAsync(entries->typed_data() + 3 * c * n, src, one, cudaMemcpyDeviceToDevice,
+                          stream);
+      if (e != cudaSuccess) return ffi::Error::Internal(cuda_error("copy", e));
+    }
+  }
+  a.lam = lam.typed_data(); a.wts = wts.typed_data(); a.entries0 = entries0.typed_data();
+  a.params = params.typed_data(); a.rec = rec.typed_data(); a.t0 = t0.typed_data();
+  a.loss = loss->typed_data(); a.lossg = lossg->typed_data(); a.divat = divat->typed_data();
+  a.entries = entries->typed_data();
+  a.n = n; a.steps = steps; a.C = (int)C; a.R = (int)R; a.B = plan.B;
+  for (long long c0 = 0; c0 < C; c0 += plan.per_launch) {
+    const int cn = (int)(C - c0 < plan.per_launch ? C - c0 : plan.per_launch);
+    a.c_begin = (int)c0;
+    void* kargs[] = {&a};
+    e = cudaLaunchCooperativeKernel(plan.fn, dim3(cn * plan.B), dim3(plan.threads), kargs, plan.smem,
+                                    stream);
+    if (e != cudaSuccess) return ffi::Error::Internal(cuda_error("launch", e));
+  }
+  return ffi::Error::Success();
+}
+
+template <ffi::DataType DT>
+auto bind() {
+  return ffi::Ffi::Bind()
+      .Ctx<ffi::PlatformStream<cudaStream_t>>()
+      .Ctx<ffi::ScratchAllocator>()
+      .template Arg<ffi::Buffer<DT>>()          // lambda (N,) or (C, N)
+      .template Arg<ffi::Buffer<DT>>()          // weights m, same shape
+      .template Arg<ffi::Buffer<DT>>()          // initial entries (3, N) or (C, 3, N)
+      .template Arg<ffi::Buffer<ffi::F64>>()    // coefficients (12,) or (C, 12)
+      .template Arg<ffi::Buffer<ffi::S32>>()    // recorded steps (>= R,)
+      .template Arg<ffi::Buffer<ffi::S32>>()    // start step () or (C,)
+      .template Ret<ffi::Buffer<DT>>()          // L_t at the recorded steps (C, R)
+      .template Ret<ffi::Buffer<DT>>()          // L~_t (C, R)
+      .template Ret<ffi::Buffer<ffi::S32>>()    // first divergent step or -1 (C,)
+      .template Ret<ffi::Buffer<DT>>()          // final entries (C, 3, N)
+      .template Attr<int64_t>("steps")
+      .template Attr<int64_t>("mode")
+      .template Attr<int64_t>("shift")
+      .template Attr<int64_t>("unit_weights");
+}
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(jaxaccel_memory1_f32, memory1_impl<ffi::F32>, bind<ffi::F32>());
+XLA_FFI_DEFINE_HANDLER_SYMBOL(jaxaccel_memory1_f64, memory1_impl<ffi::F64>, bind<ffi::F64>());
+
+// The variant the plan picks (for reports): returns E (0: stream mode, -1: none) and the blocks
+// per configuration and configurations per launch through the pointers.
+extern "C" int jaxaccel_memory1_plan(long long n, int C, int is_f64, int64_t mode, int shift,
+                                     int unit, int* B, int* per_launch) {
+  const Plan p = is_f64 ? make_plan<double>(n, C, mode, shift != 0, unit != 0)
+                        : make_plan<float>(n, C, mode, shift != 0, unit != 0);
+  *B = p.B;
+  *per_launch = p.per_launch;
+  return p.fn ? p.E : -1;
+}

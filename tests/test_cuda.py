@@ -1,0 +1,189 @@
+"""The persistent CUDA kernel (jaxaccel.cuda) against the XLA scan of simulate.
+
+The dispatch tests run everywhere; the kernel tests need a CUDA GPU (they are skipped with the
+reason otherwise; CI has no GPU). Reference: ``simulate(..., kernel="xla")`` in float64, which
+the rest of the suite checks against brute-force covariances, closed forms and Monte Carlo.
+Tolerances: float64 kernel vs float64 scan 1e-12 relative (the two differ only in the order of
+the global sums); float32 kernel vs float64 scan 2e-4 relative.
+"""
+
+import numpy as np
+import pytest
+import jax
+import jax.numpy as jnp
+
+import jaxaccel as ja
+import jaxaccel.cuda as jc
+
+GPU = jc.status()
+needs_gpu = pytest.mark.skipif(not GPU.available, reason=f"CUDA kernel unavailable: {GPU.reason}")
+
+F64_RTOL = 1e-12
+
+
+def _spec(n, dtype=jnp.float64, weights=False):
+    s = ja.power_law_spectrum(n, nu=1.5, zeta=0.5, dtype=dtype)
+    if weights:
+        w = 1.0 + np.arange(n) % 3
+        s = ja.Spectrum(s.eigenvalues, s.c2, weights=jnp.asarray(w, dtype))
+    return s
+
+
+def _algorithms():
+    return {
+        "gd": ja.gd(0.5),
+        "heavy_ball": ja.heavy_ball(0.4, 0.9),
+        "nesterov": ja.nesterov(0.3, 0.8),
+        "memory1": ja.memory1(alpha=0.3, a=0.4, b=0.6, c=-0.25, D=0.7),
+    }
+
+
+def _rel(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300)))
+
+
+# ----------------------------------------------------------------------------- everywhere
+def test_unknown_kernel_is_rejected():
+    with pytest.raises(ValueError, match="kernel"):
+        ja.simulate(_spec(10), ja.heavy_ball(0.5, 0.5), 5, kernel="gpu")
+
+
+def test_forced_kernel_explains_why_not():
+    s = _spec(10)
+    if not GPU.available:
+        with pytest.raises(ValueError, match="cannot be used"):
+            ja.simulate(s, ja.heavy_ball(0.5, 0.5), 5, kernel="cuda")
+    sched = ja.heavy_ball(np.full(5, 0.5), np.full(5, 0.5))
+    with pytest.raises(ValueError, match="cannot be used"):
+        ja.simulate(s, sched, 5, kernel="cuda")
+    mem2 = ja.MemoryAlgorithm(0.3, np.zeros(2), [0.2, 0.2], [-0.3, -0.3], np.diag([0.5, 0.6]))
+    with pytest.raises(ValueError, match="cannot be used"):
+        ja.simulate(s, mem2, 5, kernel="cuda:register")
+
+
+def test_auto_falls_back_to_the_scan_without_a_gpu():
+    if GPU.available:
+        pytest.skip("a GPU is present: auto uses the kernel")
+    s = _spec(500)
+    a = ja.simulate(s, ja.heavy_ball(0.4, 0.9), 50, batch_size=5)
+    b = ja.simulate(s, ja.heavy_ball(0.4, 0.9), 50, batch_size=5, kernel="xla")
+    np.testing.assert_array_equal(np.asarray(a.loss), np.asarray(b.loss))
+    assert "GPU" in GPU.reason
+
+
+def test_coefficients_layout():
+    alg = ja.memory1(alpha=0.3, a=0.4, b=0.6, c=-0.25, D=0.7)
+    q = np.asarray(jc.coefficients(alg, jnp.asarray(0.1), jnp.asarray([1.0, -1.0]),
+                                   jnp.asarray(7.0)))
+    S0, v, w = (np.asarray(x) for x in alg.transition_parts())
+    np.testing.assert_array_equal(q[:4], S0.ravel())
+    np.testing.assert_array_equal(q[4:6], v)
+    np.testing.assert_array_equal(q[6:8], w)
+    np.testing.assert_allclose(q[8:11], [0.1, -0.1, 7.0])
+
+
+def test_kernel_source_ships_with_the_package():
+    assert jc._SOURCE.is_file()
+    text = jc._SOURCE.read_text()
+    for target in jc._TARGETS.values():
+        assert f"XLA_FFI_DEFINE_HANDLER_SYMBOL({target}" in text
+
+
+# ----------------------------------------------------------------------------- on a GPU
+@needs_gpu
+@pytest.mark.parametrize("mode", ["cuda:register", "cuda:stream"])
+@pytest.mark.parametrize("name", list(_algorithms()))
+@pytest.mark.parametrize("batch_size,tau", [(None, (1.0, -1.0)), (10.0, (1.0, -1.0)), (7.0, (1.0, 1.0))])
+def test_kernel_equals_scan_float64(mode, name, batch_size, tau):
+    s = _spec(3000)
+    alg = _algorithms()[name]
+    ref = ja.simulate(s, alg, 300, batch_size, tau, kernel="xla", return_state=True)
+    out = ja.simulate(s, alg, 300, batch_size, tau, kernel=mode, return_state=True)
+    assert not bool(ref.diverged) and not bool(out.diverged)
+    assert _rel(out.loss, ref.loss) < F64_RTOL
+    assert _rel(out.loss_at_gradient_point, ref.loss_at_gradient_point) < F64_RTOL
+    e_out, e_ref = np.asarray(out.state.entries), np.asarray(ref.state.entries)
+    assert np.max(np.abs(e_out - e_ref)) <= F64_RTOL * np.max(np.abs(e_ref))
+    assert int(out.state.t) == int(ref.state.t) == 300
+
+
+@needs_gpu
+@pytest.mark.parametrize("mode", ["cuda:register", "cuda:stream"])
+def test_kernel_with_weights_and_log_record(mode):
+    s = _spec(5000, weights=True)
+    alg = ja.nesterov(0.2, 0.9)
+    ref = ja.simulate(s, alg, 1000, 8.0, record=("log", 40), kernel="xla")
+    out = ja.simulate(s, alg, 1000, 8.0, record=("log", 40), kernel=mode)
+    np.testing.assert_array_equal(np.asarray(out.steps), np.asarray(ref.steps))
+    assert _rel(out.loss, ref.loss) < F64_RTOL
+    assert _rel(out.loss_at_gradient_point, ref.loss_at_gradient_point) < F64_RTOL
+
+
+@needs_gpu
+def test_many_blocks_per_configuration():
+    """N = 2e6 in float64 spreads one configuration over every multiprocessor (barrier path)."""
+    s = _spec(2_000_000)
+    alg = ja.heavy_ball(0.4, 0.9)
+    ref = ja.simulate(s, alg, 60, 10.0, kernel="xla")
+    for mode in ("cuda:stream", "cuda"):
+        out = ja.simulate(s, alg, 60, 10.0, kernel=mode)
+        assert _rel(out.loss, ref.loss) < F64_RTOL, mode
+    assert jc.plan(2_000_000, dtype="float64", mode="cuda:stream")["blocks_per_config"] > 1
+
+
+@needs_gpu
+def test_resume_gives_the_same_curve():
+    s = _spec(4000)
+    alg = ja.memory1(alpha=0.3, a=0.4, b=0.6, c=-0.25, D=0.7)
+    full = ja.simulate(s, alg, 200, 5.0, kernel="cuda")
+    half = ja.simulate(s, alg, 100, 5.0, kernel="cuda", return_state=True)
+    rest = ja.simulate(s, alg, 100, 5.0, kernel="cuda", initial=half.state)
+    np.testing.assert_array_equal(np.asarray(rest.steps), np.arange(100, 201))
+    assert _rel(rest.loss, full.loss[100:]) < F64_RTOL
+    # a state from the scan resumes on the kernel
+    xla_half = ja.simulate(s, alg, 100, 5.0, kernel="xla", return_state=True)
+    mixed = ja.simulate(s, alg, 100, 5.0, kernel="cuda", initial=xla_half.state)
+    assert _rel(mixed.loss, full.loss[100:]) < F64_RTOL
+
+
+@needs_gpu
+def test_vmapped_grid_is_one_kernel_call_and_matches():
+    s = _spec(5000)
+    grid = {"alpha": np.linspace(0.05, 0.8, 8), "beta": np.linspace(0.0, 0.95, 9)}
+    ref = ja.simulate_grid(s, ja.heavy_ball, grid, 300, batch_size=10.0, kernel="xla")
+    out = ja.simulate_grid(s, ja.heavy_ball, grid, 300, batch_size=10.0)
+    np.testing.assert_array_equal(np.asarray(out.diverged), np.asarray(ref.diverged))
+    np.testing.assert_array_equal(np.asarray(out.diverged_at), np.asarray(ref.diverged_at))
+    ok = ~np.asarray(ref.diverged)
+    assert ok.sum() > 20
+    assert _rel(np.asarray(out.loss)[ok], np.asarray(ref.loss)[ok]) < F64_RTOL
+    hlo = jax.jit(lambda a: ja.simulate(s, ja.heavy_ball(a, 0.5), 10, 10.0).loss)
+    text = jax.jit(jax.vmap(hlo)).lower(jnp.linspace(0.1, 0.5, 4)).as_text()
+    assert text.count("jaxaccel_memory1_f64") == 1
+
+
+@needs_gpu
+@pytest.mark.parametrize("mode", ["cuda:register", "cuda:stream"])
+def test_divergence_reported_like_the_scan(mode):
+    s = _spec(2000)
+    alg = ja.heavy_ball(1.9, 0.9)
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        ref = ja.simulate(s, alg, 400, 4.0, kernel="xla")
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        out = ja.simulate(s, alg, 400, 4.0, kernel=mode)
+    assert bool(out.diverged) and int(out.diverged_at) == int(ref.diverged_at)
+    k = int(ref.diverged_at)
+    assert _rel(out.loss[:k], ref.loss[:k]) < F64_RTOL
+    assert np.all(np.isinf(np.asarray(out.loss[k + 1:])))
+
+
+@needs_gpu
+def test_float32_kernel_accuracy():
+    """float32 state with float64 global sums: within 2e-4 of the float64 scan at N = 1e6."""
+    n, steps = 1_000_000, 2000
+    alg = ja.heavy_ball(0.4, 0.9)
+    ref = ja.simulate(_spec(n), alg, steps, 10.0, record=("log", 50), kernel="xla")
+    out = ja.simulate(_spec(n, jnp.float32), alg, steps, 10.0, record=("log", 50), kernel="cuda")
+    assert out.loss.dtype == jnp.float32
+    assert _rel(out.loss, ref.loss) < 2e-4
