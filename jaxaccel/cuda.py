@@ -43,6 +43,8 @@ _SOURCE = Path(__file__).with_name("csrc") / "memory1_se.cu"
 _TARGETS = {"float32": "jaxaccel_memory1_f32", "float64": "jaxaccel_memory1_f64"}
 #: kernel modes accepted by ``simulate(kernel=...)``: the FFI ``mode`` attribute
 MODES = {"cuda": 0, "cuda:register": 1, "cuda:stream": 2}
+#: bytes of barrier counter and block partials per configuration (``kMaxBlocks`` = 4096 blocks)
+WORKSPACE = 8 + 32 * 4096
 
 _lock = threading.Lock()
 _state = {"lib": None, "error": None, "tried": False}
@@ -231,9 +233,10 @@ def run(lam, m, alg, inv_b, tau, rec, entries0, t0, threshold, *, steps, n_rec, 
         jax.ShapeDtypeStruct((n_rec,), dtype),
         jax.ShapeDtypeStruct((), jnp.int32),
         jax.ShapeDtypeStruct(entries0.shape, dtype),
+        jax.ShapeDtypeStruct((WORKSPACE,), jnp.uint8),
     )
     call = jax.ffi.ffi_call(target, out, vmap_method="expand_dims")
-    loss, lossg, div_at, entries = call(
+    loss, lossg, div_at, entries, _ = call(
         lam, m.astype(dtype), entries0, coefficients(alg, inv_b, tau, threshold), rec,
         jnp.asarray(t0, jnp.int32), steps=np.int64(steps), mode=np.int64(MODES[mode]),
         shift=np.int64(bool(shift)), unit_weights=np.int64(bool(unit_weights)),

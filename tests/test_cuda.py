@@ -31,7 +31,7 @@ def _spec(n, dtype=jnp.float64, weights=False):
 
 def _algorithms():
     return {
-        "gd": ja.gd(0.5),
+        "gd": ja.heavy_ball(0.5, 0.0),  # GD as memory 1 (ja.gd is memory 0: the scan)
         "heavy_ball": ja.heavy_ball(0.4, 0.9),
         "nesterov": ja.nesterov(0.3, 0.8),
         "memory1": ja.memory1(alpha=0.3, a=0.4, b=0.6, c=-0.25, D=0.7),

@@ -34,6 +34,7 @@ constexpr int kParams = 12;  // s00 s01 s10 s11 v0 v1 w0 w1 nb1 nb2 threshold (u
 constexpr int kStreamThreads = 512;  // stream mode
 constexpr int kUnroll = 4;           // stream mode: independent eigenvalues in flight per thread
 constexpr unsigned kFull = 0xffffffffu;
+constexpr int kMaxBlocks = 4096;  // blocks per configuration (workspace: 8 + 32 B bytes each)
 
 template <typename T>
 struct Coef {
@@ -370,7 +371,7 @@ void consider_register(long long n, int C, Plan& best) {
   const size_t smem = sizeof(T) * E * THREADS * (UNIT ? 1 : 2);
   const int cap = capacity(fn, THREADS, smem);
   const long long B = (n + (long long)E * THREADS - 1) / ((long long)E * THREADS);
-  if (cap <= 0 || B > cap) return;
+  if (cap <= 0 || B > cap || B > kMaxBlocks) return;
   const int per = (int)(cap / B) < C ? (int)(cap / B) : C;
   if (launches(C, per) < launches(C, best.per_launch)) best = Plan{fn, THREADS, per, (int)B, E, smem};
 }
@@ -406,6 +407,7 @@ Plan make_plan_for(long long n, int C, int64_t mode) {
   long long B = cap / per;
   const long long useful = (n + kStreamThreads - 1) / kStreamThreads;  // no block without work
   if (B > useful) B = useful;
+  if (B > kMaxBlocks) B = kMaxBlocks;
   return Plan{fn, kStreamThreads, per, (int)(B < 1 ? 1 : B), 0, 0};
 }
 
@@ -427,12 +429,13 @@ bool sized(size_t count, long long C, long long unit, bool& per_config) {
 }
 
 template <ffi::DataType DT>
-ffi::Error memory1_impl(cudaStream_t stream, ffi::ScratchAllocator scratch,
+ffi::Error memory1_impl(cudaStream_t stream,
                         ffi::Buffer<DT> lam, ffi::Buffer<DT> wts, ffi::Buffer<DT> entries0,
                         ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::S32> rec,
                         ffi::Buffer<ffi::S32> t0, ffi::ResultBuffer<DT> loss,
                         ffi::ResultBuffer<DT> lossg, ffi::ResultBuffer<ffi::S32> divat,
-                        ffi::ResultBuffer<DT> entries, int64_t steps, int64_t mode,
+                        ffi::ResultBuffer<DT> entries, ffi::ResultBuffer<ffi::U8> workspace,
+                        int64_t steps, int64_t mode,
                         int64_t shift, int64_t unit_weights) {
   using T = ffi::NativeType<DT>;
   const long long C = (long long)divat->element_count();
@@ -451,13 +454,14 @@ ffi::Error memory1_impl(cudaStream_t stream, ffi::ScratchAllocator scratch,
   if (!plan.fn)
     return ffi::Error::InvalidArgument(
         "jaxaccel memory1 kernel: no kernel variant fits this problem in the requested mode");
-  const size_t part_bytes = sizeof(double2) * 2 * (size_t)plan.B * C;
+  // workspace: C barrier counters, then C x 2 x B block partials (256-byte aligned by XLA)
   const size_t count_bytes = sizeof(unsigned long long) * C;
-  auto ws = scratch.Allocate(part_bytes + count_bytes, 256);
-  if (!ws.has_value())
-    return ffi::Error::Internal("jaxaccel memory1 kernel: scratch allocation failed");
-  a.part = reinterpret_cast<double2*>(*ws);
-  a.counter = reinterpret_cast<unsigned long long*>(reinterpret_cast<char*>(*ws) + part_bytes);
+  const size_t part_bytes = sizeof(double2) * 2 * (size_t)plan.B * C;
+  if (count_bytes + part_bytes > workspace->element_count())
+    return ffi::Error::InvalidArgument("jaxaccel memory1 kernel: workspace too small");
+  a.counter = reinterpret_cast<unsigned long long*>(workspace->untyped_data());
+  a.part = reinterpret_cast<double2*>(reinterpret_cast<char*>(workspace->untyped_data()) +
+                                      count_bytes);
   cudaError_t e = cudaMemsetAsync(a.counter, 0, count_bytes, stream);
   if (e != cudaSuccess) return ffi::Error::Internal(cuda_error("memset", e));
   if (plan.E == 0) {  // stream mode works in place on the output state
@@ -489,7 +493,6 @@ template <ffi::DataType DT>
 auto bind() {
   return ffi::Ffi::Bind()
       .Ctx<ffi::PlatformStream<cudaStream_t>>()
-      .Ctx<ffi::ScratchAllocator>()
       .template Arg<ffi::Buffer<DT>>()          // lambda (N,) or (C, N)
       .template Arg<ffi::Buffer<DT>>()          // weights m, same shape
       .template Arg<ffi::Buffer<DT>>()          // initial entries (3, N) or (C, 3, N)
@@ -500,6 +503,7 @@ auto bind() {
       .template Ret<ffi::Buffer<DT>>()          // L~_t (C, R)
       .template Ret<ffi::Buffer<ffi::S32>>()    // first divergent step or -1 (C,)
       .template Ret<ffi::Buffer<DT>>()          // final entries (C, 3, N)
+      .template Ret<ffi::Buffer<ffi::U8>>()     // workspace (kWorkspace,) or (C, kWorkspace)
       .template Attr<int64_t>("steps")
       .template Attr<int64_t>("mode")
       .template Attr<int64_t>("shift")
