@@ -34,7 +34,7 @@ constexpr int kParams = 12;  // s00 s01 s10 s11 v0 v1 w0 w1 nb1 nb2 threshold (u
 constexpr int kStreamThreads = 512;  // stream mode
 constexpr int kUnroll = 4;           // stream mode: independent eigenvalues in flight per thread
 constexpr unsigned kFull = 0xffffffffu;
-constexpr int kMaxBlocks = 4096;  // blocks per configuration (workspace: 8 + 32 B bytes each)
+constexpr int kMaxBlocks = 4096;  // blocks per configuration (workspace: 256 + 32 B bytes each)
 
 template <typename T>
 struct Coef {
@@ -454,8 +454,9 @@ ffi::Error memory1_impl(cudaStream_t stream,
   if (!plan.fn)
     return ffi::Error::InvalidArgument(
         "jaxaccel memory1 kernel: no kernel variant fits this problem in the requested mode");
-  // workspace: C barrier counters, then C x 2 x B block partials (256-byte aligned by XLA)
-  const size_t count_bytes = sizeof(unsigned long long) * C;
+  // workspace: C barrier counters, then (at a 256-byte boundary: double2 needs 16-byte
+  // alignment) C x 2 x B block partials; XLA allocates at least C x (256 + 32 kMaxBlocks) bytes
+  const size_t count_bytes = (sizeof(unsigned long long) * C + 255) / 256 * 256;
   const size_t part_bytes = sizeof(double2) * 2 * (size_t)plan.B * C;
   if (count_bytes + part_bytes > workspace->element_count())
     return ffi::Error::InvalidArgument("jaxaccel memory1 kernel: workspace too small");
