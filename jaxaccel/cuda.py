@@ -43,9 +43,9 @@ _SOURCE = Path(__file__).with_name("csrc") / "memory1_se.cu"
 _TARGETS = {"float32": "jaxaccel_memory1_f32", "float64": "jaxaccel_memory1_f64"}
 #: kernel modes accepted by ``simulate(kernel=...)``: the FFI ``mode`` attribute
 MODES = {"cuda": 0, "cuda:register": 1, "cuda:stream": 2}
-#: workspace bytes per configuration: barrier counter (padded to 256) and block partials
-#: (``kMaxBlocks`` = 4096 blocks of 2 x 16 bytes)
-WORKSPACE = 256 + 32 * 4096
+#: workspace bytes per configuration: barrier tags (2 x 8 bytes per block, padded to 256) and
+#: block partials (2 x 16 bytes per block), for up to ``kMaxBlocks`` = 4096 blocks
+WORKSPACE = 256 + 48 * 4096
 
 _lock = threading.Lock()
 _state = {"lib": None, "error": None, "tried": False}

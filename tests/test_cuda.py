@@ -121,6 +121,20 @@ def test_kernel_with_weights_and_log_record(mode):
 
 
 @needs_gpu
+@pytest.mark.parametrize("mode", ["cuda:register", "cuda:stream"])
+@pytest.mark.parametrize("n", [999, 1000])
+def test_unpadded_sizes(mode, n):
+    """N <= 1024 is not padded: 999 takes the scalar stream path, 1000 the vector path."""
+    s = _spec(n, weights=True)
+    alg = ja.memory1(alpha=0.3, a=0.4, b=0.6, c=-0.25, D=0.7)
+    ref = ja.simulate(s, alg, 200, 3.0, kernel="xla", return_state=True)
+    out = ja.simulate(s, alg, 200, 3.0, kernel=mode, return_state=True)
+    assert _rel(out.loss, ref.loss) < F64_RTOL
+    e_out, e_ref = np.asarray(out.state.entries), np.asarray(ref.state.entries)
+    assert np.max(np.abs(e_out - e_ref)) <= F64_RTOL * np.max(np.abs(e_ref))
+
+
+@needs_gpu
 def test_many_blocks_per_configuration():
     """N = 2e6 in float64 spreads one configuration over every multiprocessor (barrier path)."""
     s = _spec(2_000_000)

@@ -9,9 +9,9 @@
 //
 // One launch runs all T steps ("persistent"): each step updates the state, reduces the two
 // global sums of the new state in the same pass (per-thread sums in double, warp/block trees,
-// one partial per block), and then the blocks of one configuration meet at a barrier on a
-// monotone counter and each block sums the partials of its configuration in the same fixed order
-// (so every block sees bit-identical totals and takes identical decisions).  Two layouts:
+// one partial per block), and then the blocks of one configuration exchange their partials
+// through per-block slots and release/acquire tags (no atomics) and each block sums them in the
+// same fixed order (so every block sees bit-identical totals and takes identical decisions).  Two layouts:
 //   * register mode: every thread keeps E eigenvalues (state and lambda) in registers for the
 //     whole run; only the block partials travel through memory (on-chip regime, N <= ~1e6);
 //   * stream mode: the state lives in the output buffer and every step streams it once through
@@ -34,7 +34,7 @@ constexpr int kParams = 12;  // s00 s01 s10 s11 v0 v1 w0 w1 nb1 nb2 threshold (u
 constexpr int kStreamThreads = 512;  // stream mode
 constexpr int kUnroll = 4;           // stream mode: independent eigenvalues in flight per thread
 constexpr unsigned kFull = 0xffffffffu;
-constexpr int kMaxBlocks = 4096;  // blocks per configuration (workspace: 256 + 32 B bytes each)
+constexpr int kMaxBlocks = 4096;  // blocks per configuration (workspace: 256 + 48 B bytes each)
 
 template <typename T>
 struct Coef {
@@ -90,17 +90,25 @@ __device__ __forceinline__ unsigned long long load_acquire(const unsigned long l
   return v;
 }
 
+__device__ __forceinline__ void store_release(unsigned long long* p, unsigned long long v) {
+  asm volatile("st.release.gpu.global.u64 [%0], %1;" : : "l"(p), "l"(v) : "memory");
+}
+
 template <int THREADS>
 struct Shared {
   double2 warp[THREADS / 32];
   double2 total;
 };
 
-// Sum of (acc_l, acc_g) over the blocks of one configuration; every thread gets the total.
-// r: index of this reduction (parities alternate so one barrier per reduction suffices).
+// Sum of (acc_l, acc_g) over the B blocks of one configuration; every thread gets the total.
+// Each block publishes its partial in its own slot and then a tag (r + 1, release); warp 0 of
+// every block waits for all B tags (acquire) and sums the slots in the same fixed order, so all
+// blocks get bit-identical totals. No atomics: the blocks never contend for one address.
+// Slots and tags are double-buffered by the parity of r, which is safe because a block can only
+// reach reduction r + 2 after every block has published r + 1, i.e. finished reading r.
 template <int THREADS>
 __device__ double2 config_total(double acc_l, double acc_g, Shared<THREADS>& sh, double2* part,
-                                unsigned long long* counter, int B, int b, long long r) {
+                                unsigned long long* tags, int B, int b, long long r) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) {
@@ -117,25 +125,20 @@ __device__ double2 config_total(double acc_l, double acc_g, Shared<THREADS>& sh,
       x += __shfl_down_sync(kFull, x, o);
       y += __shfl_down_sync(kFull, y, o);
     }
-    if (lane == 0) {
-      if (B == 1) {
-        sh.total = make_double2(x, y);
-      } else {
-        double2* slot = part + (r & 1) * B;
+    if (B == 1) {
+      if (lane == 0) sh.total = make_double2(x, y);
+    } else {
+      double2* slot = part + (r & 1) * B;
+      unsigned long long* tag = tags + (r & 1) * B;
+      const unsigned long long want = (unsigned long long)(r + 1);
+      if (lane == 0) {
         slot[b] = make_double2(x, y);
-        __threadfence();
-        atomicAdd(counter, 1ULL);
-        const unsigned long long target = (unsigned long long)(r + 1) * (unsigned long long)B;
-        while (load_acquire(counter) < target) {
-        }
-        __threadfence();
+        store_release(tag + b, want);
       }
-    }
-    if (B > 1) {
-      __syncwarp();
-      const double2* slot = part + (r & 1) * B;
       double sx = 0.0, sy = 0.0;
       for (int i = lane; i < B; i += 32) {
+        while (load_acquire(tag + i) < want) {
+        }
         const double2 p = __ldcg(slot + i);
         sx += p.x;
         sy += p.y;
@@ -167,10 +170,11 @@ struct Args {
   int32_t* divat;
   T* entries;
   double2* part;               // [C][2][B]
-  unsigned long long* counter; // [C]
+  unsigned long long* tags;    // [C][2][B]
   long long n, steps;
   int C, R, B, c_begin;
   bool lam_pc, wts_pc, e0_pc, par_pc, t0_pc;
+  bool aligned;  // lambda, weights and state 16-byte aligned (vector loads allowed)
 };
 
 // Recording and divergence test at step t (same rule as the XLA path); returns true to stop.
@@ -223,7 +227,7 @@ __global__ void __launch_bounds__(THREADS, 1) register_kernel(Args<T> a) {
   const T* wp = a.wts + (a.wts_pc ? c * n : 0);
   const T* e0 = a.entries0 + (a.e0_pc ? 3 * c * n : 0);
   double2* part = a.part + (long long)c * 2 * a.B;
-  unsigned long long* counter = a.counter + c;
+  unsigned long long* tags = a.tags + (long long)c * 2 * a.B;
   T x11[E], x12[E], x22[E];
   T acc_l = T(0), acc_g = T(0);
 #pragma unroll
@@ -244,7 +248,7 @@ __global__ void __launch_bounds__(THREADS, 1) register_kernel(Args<T> a) {
   }
   long long r = 0;
   double2 s = with_g(acc_l, acc_g, SHIFT);
-  double2 tot = config_total<THREADS>(s.x, s.y, sh, part, counter, a.B, b, r++);
+  double2 tot = config_total<THREADS>(s.x, s.y, sh, part, tags, a.B, b, r++);
   const long long t0 = a.t0[a.t0_pc ? c : 0];
   int ptr = 0;
   long long div = -1;
@@ -260,7 +264,7 @@ __global__ void __launch_bounds__(THREADS, 1) register_kernel(Args<T> a) {
       se_step<T, SHIFT>(q, l, lm, G, x11[e], x12[e], x22[e], acc_l, acc_g);
     }
     s = with_g(acc_l, acc_g, SHIFT);
-    tot = config_total<THREADS>(s.x, s.y, sh, part, counter, a.B, b, r++);
+    tot = config_total<THREADS>(s.x, s.y, sh, part, tags, a.B, b, r++);
   }
   finish(a, c, b, ptr, div);
   T* out = a.entries + 3 * c * n;
@@ -271,9 +275,25 @@ __global__ void __launch_bounds__(THREADS, 1) register_kernel(Args<T> a) {
   }
 }
 
-// Stream mode: the state lives in the output buffer; every step is one pass over it.
+template <typename T>
+struct Vec;
+template <>
+struct Vec<float> {
+  using type = float4;
+};
+template <>
+struct Vec<double> {
+  using type = double2;
+};
+
+// Stream mode: the state lives in the output buffer; every step is one pass over it. When N is
+// a multiple of the vector width (simulate pads N to a multiple of 1024), each thread moves
+// 16-byte vectors (4 float32 or 2 float64 eigenvalues per load), two vectors per iteration.
 template <typename T, bool SHIFT, bool UNIT>
 __global__ void __launch_bounds__(kStreamThreads, 1) stream_kernel(Args<T> a) {
+  using VT = typename Vec<T>::type;
+  constexpr int V = sizeof(VT) / sizeof(T);
+  constexpr int U = 2;
   __shared__ Shared<kStreamThreads> sh;
   const int c = a.c_begin + blockIdx.x / a.B, b = blockIdx.x % a.B;
   const long long n = a.n;
@@ -281,13 +301,14 @@ __global__ void __launch_bounds__(kStreamThreads, 1) stream_kernel(Args<T> a) {
   const T* lamp = a.lam + (a.lam_pc ? c * n : 0);
   const T* wp = a.wts + (a.wts_pc ? c * n : 0);
   double2* part = a.part + (long long)c * 2 * a.B;
-  unsigned long long* counter = a.counter + c;
+  unsigned long long* tags = a.tags + (long long)c * 2 * a.B;
   T* X11 = a.entries + 3 * c * n;  // copied in from entries0 by the host
   T* X12 = X11 + n;
   T* X22 = X12 + n;
-  // contiguous slice of this block, a multiple of the block size long (except the last)
-  const long long per =
-      ((n + a.B - 1) / a.B + kStreamThreads - 1) / kStreamThreads * kStreamThreads;
+  const bool vec = a.aligned && n % V == 0;
+  // contiguous slice of this block, a multiple of V x the block size long (except the last)
+  const long long unit = (long long)kStreamThreads * V;
+  const long long per = ((n + a.B - 1) / a.B + unit - 1) / unit * unit;
   const long long lo = (long long)b * per, hi = lo + per < n ? lo + per : n;
   double sl = 0.0, sg = 0.0;
   for (long long i = lo + threadIdx.x; i < hi; i += kStreamThreads) {
@@ -295,7 +316,7 @@ __global__ void __launch_bounds__(kStreamThreads, 1) stream_kernel(Args<T> a) {
     if (SHIFT) sg += double(lamp[i] * quad<T, SHIFT>(q, X11[i], X12[i], X22[i]));
   }
   long long r = 0;
-  double2 tot = config_total<kStreamThreads>(sl, SHIFT ? sg : sl, sh, part, counter, a.B, b, r++);
+  double2 tot = config_total<kStreamThreads>(sl, SHIFT ? sg : sl, sh, part, tags, a.B, b, r++);
   const long long t0 = a.t0[a.t0_pc ? c : 0];
   int ptr = 0;
   long long div = -1;
@@ -304,30 +325,70 @@ __global__ void __launch_bounds__(kStreamThreads, 1) stream_kernel(Args<T> a) {
     if (record(a, c, b, tot, q, t0 + k, ptr, div) || k == a.steps) break;
     const T G = T(tot.y);
     sl = 0.0; sg = 0.0;
-    for (long long base = lo + threadIdx.x; base < hi; base += kStreamThreads * kUnroll) {
-      T l[kUnroll], m[kUnroll], y11[kUnroll], y12[kUnroll], y22[kUnroll];
+    if (vec) {
+      const VT* L = reinterpret_cast<const VT*>(lamp);
+      const VT* W = reinterpret_cast<const VT*>(wp);
+      VT* Y11 = reinterpret_cast<VT*>(X11);
+      VT* Y12 = reinterpret_cast<VT*>(X12);
+      VT* Y22 = reinterpret_cast<VT*>(X22);
+      const long long jhi = hi / V;
+      for (long long j0 = lo / V + threadIdx.x; j0 < jhi; j0 += (long long)kStreamThreads * U) {
+        VT l[U], m[U], y11[U], y12[U], y22[U];
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const long long i = base + (long long)u * kStreamThreads;
-        if (i < hi) {
-          l[u] = __ldg(lamp + i);
-          m[u] = UNIT ? l[u] : l[u] * __ldg(wp + i);
-          y11[u] = X11[i]; y12[u] = X12[i]; y22[u] = X22[i];
+        for (int u = 0; u < U; ++u) {
+          const long long j = j0 + (long long)u * kStreamThreads;
+          if (j < jhi) {
+            l[u] = __ldg(L + j);
+            if (!UNIT) m[u] = __ldg(W + j);
+            y11[u] = Y11[j]; y12[u] = Y12[j]; y22[u] = Y22[j];
+          }
         }
-      }
-      T al = T(0), ag = T(0);
+        T al = T(0), ag = T(0);
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const long long i = base + (long long)u * kStreamThreads;
-        if (i < hi) {
-          se_step<T, SHIFT>(q, l[u], m[u], G, y11[u], y12[u], y22[u], al, ag);
-          X11[i] = y11[u]; X12[i] = y12[u]; X22[i] = y22[u];
+        for (int u = 0; u < U; ++u) {
+          const long long j = j0 + (long long)u * kStreamThreads;
+          if (j < jhi) {
+            T* pl = reinterpret_cast<T*>(&l[u]);
+            T* pm = reinterpret_cast<T*>(&m[u]);
+            T* p11 = reinterpret_cast<T*>(&y11[u]);
+            T* p12 = reinterpret_cast<T*>(&y12[u]);
+            T* p22 = reinterpret_cast<T*>(&y22[u]);
+#pragma unroll
+            for (int v = 0; v < V; ++v)
+              se_step<T, SHIFT>(q, pl[v], UNIT ? pl[v] : pl[v] * pm[v], G, p11[v], p12[v], p22[v],
+                                al, ag);
+            Y11[j] = y11[u]; Y12[j] = y12[u]; Y22[j] = y22[u];
+          }
         }
+        sl += double(al);
+        if (SHIFT) sg += double(ag);
       }
-      sl += double(al);
-      if (SHIFT) sg += double(ag);
+    } else {
+      for (long long base = lo + threadIdx.x; base < hi; base += kStreamThreads * kUnroll) {
+        T l[kUnroll], m[kUnroll], y11[kUnroll], y12[kUnroll], y22[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+          const long long i = base + (long long)u * kStreamThreads;
+          if (i < hi) {
+            l[u] = __ldg(lamp + i);
+            m[u] = UNIT ? l[u] : l[u] * __ldg(wp + i);
+            y11[u] = X11[i]; y12[u] = X12[i]; y22[u] = X22[i];
+          }
+        }
+        T al = T(0), ag = T(0);
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+          const long long i = base + (long long)u * kStreamThreads;
+          if (i < hi) {
+            se_step<T, SHIFT>(q, l[u], m[u], G, y11[u], y12[u], y22[u], al, ag);
+            X11[i] = y11[u]; X12[i] = y12[u]; X22[i] = y22[u];
+          }
+        }
+        sl += double(al);
+        if (SHIFT) sg += double(ag);
+      }
     }
-    tot = config_total<kStreamThreads>(sl, SHIFT ? sg : sl, sh, part, counter, a.B, b, r++);
+    tot = config_total<kStreamThreads>(sl, SHIFT ? sg : sl, sh, part, tags, a.B, b, r++);
   }
   finish(a, c, b, ptr, div);
 }
@@ -399,7 +460,7 @@ template <typename T, bool SHIFT, bool UNIT>
 Plan make_plan_for(long long n, int C, int64_t mode) {
   Plan best{nullptr, 0, 0, 0, 0, 0};
   if (mode != 2) register_variants<T, SHIFT, UNIT>(n, C, best);  // 0 auto, 1 register, 2 stream
-  if (best.fn || mode == 1) return best;
+  if (mode == 1) return best;
   const void* fn = reinterpret_cast<const void*>(&stream_kernel<T, SHIFT, UNIT>);
   const int cap = capacity(fn, kStreamThreads, 0);
   if (cap <= 0) return best;
@@ -408,6 +469,9 @@ Plan make_plan_for(long long n, int C, int64_t mode) {
   const long long useful = (n + kStreamThreads - 1) / kStreamThreads;  // no block without work
   if (B > useful) B = useful;
   if (B > kMaxBlocks) B = kMaxBlocks;
+  // the stream layout wins only when it needs fewer launches (many configurations whose
+  // registers do not fit at once; their state then stays in L2)
+  if (best.fn && launches(C, best.per_launch) <= launches(C, per)) return best;
   return Plan{fn, kStreamThreads, per, (int)(B < 1 ? 1 : B), 0, 0};
 }
 
@@ -454,16 +518,16 @@ ffi::Error memory1_impl(cudaStream_t stream,
   if (!plan.fn)
     return ffi::Error::InvalidArgument(
         "jaxaccel memory1 kernel: no kernel variant fits this problem in the requested mode");
-  // workspace: C barrier counters, then (at a 256-byte boundary: double2 needs 16-byte
-  // alignment) C x 2 x B block partials; XLA allocates at least C x (256 + 32 kMaxBlocks) bytes
-  const size_t count_bytes = (sizeof(unsigned long long) * C + 255) / 256 * 256;
+  // workspace: C x 2 x B barrier tags (zeroed), then at a 256-byte boundary (double2 needs
+  // 16-byte alignment) C x 2 x B block partials; XLA allocates C x kWorkspace bytes
+  const size_t tag_bytes = (sizeof(unsigned long long) * 2 * (size_t)plan.B * C + 255) / 256 * 256;
   const size_t part_bytes = sizeof(double2) * 2 * (size_t)plan.B * C;
-  if (count_bytes + part_bytes > workspace->element_count())
+  if (tag_bytes + part_bytes > workspace->element_count())
     return ffi::Error::InvalidArgument("jaxaccel memory1 kernel: workspace too small");
-  a.counter = reinterpret_cast<unsigned long long*>(workspace->untyped_data());
+  a.tags = reinterpret_cast<unsigned long long*>(workspace->untyped_data());
   a.part = reinterpret_cast<double2*>(reinterpret_cast<char*>(workspace->untyped_data()) +
-                                      count_bytes);
-  cudaError_t e = cudaMemsetAsync(a.counter, 0, count_bytes, stream);
+                                      tag_bytes);
+  cudaError_t e = cudaMemsetAsync(a.tags, 0, tag_bytes, stream);
   if (e != cudaSuccess) return ffi::Error::Internal(cuda_error("memset", e));
   if (plan.E == 0) {  // stream mode works in place on the output state
     const size_t one = sizeof(T) * 3 * (size_t)n;
@@ -479,6 +543,8 @@ ffi::Error memory1_impl(cudaStream_t stream,
   a.loss = loss->typed_data(); a.lossg = lossg->typed_data(); a.divat = divat->typed_data();
   a.entries = entries->typed_data();
   a.n = n; a.steps = steps; a.C = (int)C; a.R = (int)R; a.B = plan.B;
+  auto al16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  a.aligned = al16(a.lam) && al16(a.wts) && al16(a.entries);
   for (long long c0 = 0; c0 < C; c0 += plan.per_launch) {
     const int cn = (int)(C - c0 < plan.per_launch ? C - c0 : plan.per_launch);
     a.c_begin = (int)c0;
