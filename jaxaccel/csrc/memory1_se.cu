@@ -9,9 +9,10 @@
 //
 // One launch runs all T steps ("persistent"): each step updates the state, reduces the two
 // global sums of the new state in the same pass (per-thread sums in double, warp/block trees,
-// one partial per block), and then the blocks of one configuration exchange their partials
-// through per-block slots and release/acquire tags (no atomics) and each block sums them in the
-// same fixed order (so every block sees bit-identical totals and takes identical decisions).  Two layouts:
+// one partial per block), and then the blocks of one configuration meet at a barrier on a
+// monotone counter (release add, acquire poll) and each block sums the partials of its
+// configuration in the same fixed order (so every block sees bit-identical totals and takes
+// identical decisions).  Two layouts:
 //   * register mode: every thread keeps E eigenvalues (state and lambda) in registers for the
 //     whole run; only the block partials travel through memory (on-chip regime, N <= ~1e6);
 //   * stream mode: the state lives in the output buffer and every step streams it once through
@@ -90,8 +91,8 @@ __device__ __forceinline__ unsigned long long load_acquire(const unsigned long l
   return v;
 }
 
-__device__ __forceinline__ void store_release(unsigned long long* p, unsigned long long v) {
-  asm volatile("st.release.gpu.global.u64 [%0], %1;" : : "l"(p), "l"(v) : "memory");
+__device__ __forceinline__ void add_release(unsigned long long* p, unsigned long long v) {
+  asm volatile("red.release.gpu.global.add.u64 [%0], %1;" : : "l"(p), "l"(v) : "memory");
 }
 
 template <int THREADS>
@@ -101,14 +102,15 @@ struct Shared {
 };
 
 // Sum of (acc_l, acc_g) over the B blocks of one configuration; every thread gets the total.
-// Each block publishes its partial in its own slot and then a tag (r + 1, release); warp 0 of
-// every block waits for all B tags (acquire) and sums the slots in the same fixed order, so all
-// blocks get bit-identical totals. No atomics: the blocks never contend for one address.
-// Slots and tags are double-buffered by the parity of r, which is safe because a block can only
-// reach reduction r + 2 after every block has published r + 1, i.e. finished reading r.
+// Lane 0 of each block stores its partial in its slot, adds 1 to the configuration's counter
+// with release semantics and waits (acquire) until all B blocks of reduction r have arrived;
+// then warp 0 of every block sums the B slots in the same fixed order, so all blocks get
+// bit-identical totals. The slots are double-buffered by the parity of r: a block can only
+// reach reduction r + 2 after every block has arrived at r + 1, i.e. finished reading r.
+// (Measured on an H200: one counter beats per-block flags polled by every block.)
 template <int THREADS>
 __device__ double2 config_total(double acc_l, double acc_g, Shared<THREADS>& sh, double2* part,
-                                unsigned long long* tags, int B, int b, long long r) {
+                                unsigned long long* counter, int B, int b, long long r) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) {
@@ -129,16 +131,16 @@ __device__ double2 config_total(double acc_l, double acc_g, Shared<THREADS>& sh,
       if (lane == 0) sh.total = make_double2(x, y);
     } else {
       double2* slot = part + (r & 1) * B;
-      unsigned long long* tag = tags + (r & 1) * B;
-      const unsigned long long want = (unsigned long long)(r + 1);
       if (lane == 0) {
         slot[b] = make_double2(x, y);
-        store_release(tag + b, want);
+        add_release(counter, 1ULL);
+        const unsigned long long target = (unsigned long long)(r + 1) * (unsigned long long)B;
+        while (load_acquire(counter) < target) {
+        }
       }
+      __syncwarp();
       double sx = 0.0, sy = 0.0;
       for (int i = lane; i < B; i += 32) {
-        while (load_acquire(tag + i) < want) {
-        }
         const double2 p = __ldcg(slot + i);
         sx += p.x;
         sy += p.y;
@@ -170,7 +172,7 @@ struct Args {
   int32_t* divat;
   T* entries;
   double2* part;               // [C][2][B]
-  unsigned long long* tags;    // [C][2][B]
+  unsigned long long* counter; // [C]
   long long n, steps;
   int C, R, B, c_begin;
   bool lam_pc, wts_pc, e0_pc, par_pc, t0_pc;
@@ -227,7 +229,7 @@ __global__ void __launch_bounds__(THREADS, 1) register_kernel(Args<T> a) {
   const T* wp = a.wts + (a.wts_pc ? c * n : 0);
   const T* e0 = a.entries0 + (a.e0_pc ? 3 * c * n : 0);
   double2* part = a.part + (long long)c * 2 * a.B;
-  unsigned long long* tags = a.tags + (long long)c * 2 * a.B;
+  unsigned long long* counter = a.counter + c;
   T x11[E], x12[E], x22[E];
   T acc_l = T(0), acc_g = T(0);
 #pragma unroll
@@ -248,7 +250,7 @@ __global__ void __launch_bounds__(THREADS, 1) register_kernel(Args<T> a) {
   }
   long long r = 0;
   double2 s = with_g(acc_l, acc_g, SHIFT);
-  double2 tot = config_total<THREADS>(s.x, s.y, sh, part, tags, a.B, b, r++);
+  double2 tot = config_total<THREADS>(s.x, s.y, sh, part, counter, a.B, b, r++);
   const long long t0 = a.t0[a.t0_pc ? c : 0];
   int ptr = 0;
   long long div = -1;
@@ -264,7 +266,7 @@ __global__ void __launch_bounds__(THREADS, 1) register_kernel(Args<T> a) {
       se_step<T, SHIFT>(q, l, lm, G, x11[e], x12[e], x22[e], acc_l, acc_g);
     }
     s = with_g(acc_l, acc_g, SHIFT);
-    tot = config_total<THREADS>(s.x, s.y, sh, part, tags, a.B, b, r++);
+    tot = config_total<THREADS>(s.x, s.y, sh, part, counter, a.B, b, r++);
   }
   finish(a, c, b, ptr, div);
   T* out = a.entries + 3 * c * n;
@@ -301,7 +303,7 @@ __global__ void __launch_bounds__(kStreamThreads, 1) stream_kernel(Args<T> a) {
   const T* lamp = a.lam + (a.lam_pc ? c * n : 0);
   const T* wp = a.wts + (a.wts_pc ? c * n : 0);
   double2* part = a.part + (long long)c * 2 * a.B;
-  unsigned long long* tags = a.tags + (long long)c * 2 * a.B;
+  unsigned long long* counter = a.counter + c;
   T* X11 = a.entries + 3 * c * n;  // copied in from entries0 by the host
   T* X12 = X11 + n;
   T* X22 = X12 + n;
@@ -316,7 +318,7 @@ __global__ void __launch_bounds__(kStreamThreads, 1) stream_kernel(Args<T> a) {
     if (SHIFT) sg += double(lamp[i] * quad<T, SHIFT>(q, X11[i], X12[i], X22[i]));
   }
   long long r = 0;
-  double2 tot = config_total<kStreamThreads>(sl, SHIFT ? sg : sl, sh, part, tags, a.B, b, r++);
+  double2 tot = config_total<kStreamThreads>(sl, SHIFT ? sg : sl, sh, part, counter, a.B, b, r++);
   const long long t0 = a.t0[a.t0_pc ? c : 0];
   int ptr = 0;
   long long div = -1;
@@ -388,7 +390,7 @@ __global__ void __launch_bounds__(kStreamThreads, 1) stream_kernel(Args<T> a) {
         if (SHIFT) sg += double(ag);
       }
     }
-    tot = config_total<kStreamThreads>(sl, SHIFT ? sg : sl, sh, part, tags, a.B, b, r++);
+    tot = config_total<kStreamThreads>(sl, SHIFT ? sg : sl, sh, part, counter, a.B, b, r++);
   }
   finish(a, c, b, ptr, div);
 }
@@ -518,16 +520,16 @@ ffi::Error memory1_impl(cudaStream_t stream,
   if (!plan.fn)
     return ffi::Error::InvalidArgument(
         "jaxaccel memory1 kernel: no kernel variant fits this problem in the requested mode");
-  // workspace: C x 2 x B barrier tags (zeroed), then at a 256-byte boundary (double2 needs
-  // 16-byte alignment) C x 2 x B block partials; XLA allocates C x kWorkspace bytes
-  const size_t tag_bytes = (sizeof(unsigned long long) * 2 * (size_t)plan.B * C + 255) / 256 * 256;
+  // workspace: C barrier counters (zeroed), then at a 256-byte boundary (double2 needs 16-byte
+  // alignment) C x 2 x B block partials; XLA allocates C x kWorkspace bytes
+  const size_t count_bytes = (sizeof(unsigned long long) * C + 255) / 256 * 256;
   const size_t part_bytes = sizeof(double2) * 2 * (size_t)plan.B * C;
-  if (tag_bytes + part_bytes > workspace->element_count())
+  if (count_bytes + part_bytes > workspace->element_count())
     return ffi::Error::InvalidArgument("jaxaccel memory1 kernel: workspace too small");
-  a.tags = reinterpret_cast<unsigned long long*>(workspace->untyped_data());
+  a.counter = reinterpret_cast<unsigned long long*>(workspace->untyped_data());
   a.part = reinterpret_cast<double2*>(reinterpret_cast<char*>(workspace->untyped_data()) +
-                                      tag_bytes);
-  cudaError_t e = cudaMemsetAsync(a.tags, 0, tag_bytes, stream);
+                                      count_bytes);
+  cudaError_t e = cudaMemsetAsync(a.counter, 0, count_bytes, stream);
   if (e != cudaSuccess) return ffi::Error::Internal(cuda_error("memset", e));
   if (plan.E == 0) {  // stream mode works in place on the output state
     const size_t one = sizeof(T) * 3 * (size_t)n;
