@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 
 import jaxaccel as ja
-import jaxaccel.cuda as jc
+import jaxaccel.native as jc
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_moments import numpy_reference  # noqa: E402
@@ -139,7 +139,7 @@ def main():
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--steps", type=int, default=10_000)
     a = p.parse_args()
-    st = jc.status()
+    st = jc.status("cuda")
     dev = jax.devices()[0]
     print(f"device: {dev.device_kind}  jax {jax.__version__}  kernel: {st}", flush=True)
     if not st.available:

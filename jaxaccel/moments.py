@@ -36,7 +36,7 @@ import jax.numpy as jnp
 from jax.typing import DTypeLike
 
 from jaxaccel import _validation as V
-from jaxaccel import cuda as _cuda
+from jaxaccel import native as _native
 from jaxaccel._typing import Array, ArrayLike, Flag, Float, Int, Recorded, RecordedSteps, Scalar
 from jaxaccel.algorithms import MemoryAlgorithm
 from jaxaccel.spectra import Spectrum
@@ -394,12 +394,14 @@ def simulate(
         return_state: also return the final state (memory: one block per eigenvalue).
         dense: force the dense ``(N, K, K)`` path (default: unrolled for ``M <= 3``).
         unroll: time steps per scan iteration of the XLA scan (4 is fastest on CPU).
-        kernel: ``"auto"`` (default) runs memory-1 stationary problems on the persistent CUDA
-            kernel (:mod:`jaxaccel.cuda`) when JAX runs on a CUDA GPU and the kernel can be
-            built, and everything else on the XLA ``lax.scan``; ``"xla"`` always uses the scan;
-            ``"cuda"`` (or ``"cuda:register"`` / ``"cuda:stream"`` to force a layout) requires
-            the kernel and raises ``ValueError`` saying why when it cannot be used. On a
-            diverged kernel run the returned state is the one at the divergent step.
+        kernel: ``"auto"`` (default) runs memory-1 stationary problems with a constant batch
+            size on the native kernel of JAX's backend (:mod:`jaxaccel.native`: C++ on the CPU,
+            a persistent CUDA kernel on an NVIDIA GPU) when it can be built, and everything
+            else on the XLA ``lax.scan``; ``"xla"`` always uses the scan; ``"native"``,
+            ``"cpu"``, ``"cuda"`` (or ``"cuda:register"`` / ``"cuda:stream"`` to force a
+            layout) require that kernel and raise ``ValueError`` saying why it cannot be used.
+            Derivatives always go through the scan. On a diverged native run the returned
+            state is the one at the divergent step.
 
     Returns:
         :class:`SimulationResult`.
@@ -411,24 +413,18 @@ def simulate(
         >>> bool(r.loss[-1] < r.loss[0]), bool(r.diverged)
         (True, False)
     """
-    if kernel not in ("auto", "xla") and kernel not in _cuda.MODES:
-        raise ValueError(
-            f"kernel must be 'auto', 'xla' or one of {sorted(_cuda.MODES)}, got {kernel!r}"
-        )
     args, static, rec = _prepare(
         spectrum, algorithm, steps, batch_size, tau, record, dtype, divergence_threshold,
         initial, return_state, dense, unroll,
     )
-    why = None if kernel == "xla" else _cuda.unsupported(static, args)
-    if kernel in _cuda.MODES and why is not None:
-        raise ValueError(f"kernel={kernel!r} cannot be used: {why}")
-    if kernel != "xla" and why is None:
+    platform = _native.select(kernel, static, args)
+    if platform is not None:
         w = spectrum.weights
         unit = V.is_concrete(w) and bool(np.all(np.asarray(w) == 1))
-        loss, lossg, diverged, div_at, entries = _run_cuda(
+        reference = (_scan_outputs, tuple(sorted({**static, "return_state": True}.items())))
+        loss, lossg, diverged, div_at, entries = _run_native(
             *args, steps=static["steps"], n_rec=static["n_rec"], shift=static["has_shift"],
-            unit_weights=unit, return_state=static["return_state"],
-            mode="cuda" if kernel == "auto" else kernel,
+            unit_weights=unit, platform=platform, mode=kernel, reference=reference,
         )
         final = MomentState(args[7] + static["steps"], entries) if return_state else None
     else:
@@ -436,9 +432,15 @@ def simulate(
     return _result(rec, loss, lossg, diverged, div_at, final)
 
 
-_run_cuda = jax.jit(
-    _cuda.run,
-    static_argnames=("steps", "n_rec", "shift", "unit_weights", "return_state", "mode"),
+def _scan_outputs(*args, **static):
+    """``_run`` with the final entries in place of the state (the native kernels' outputs)."""
+    loss, lossg, diverged, div_at, state = _run(*args, **static)
+    return loss, lossg, diverged, div_at, state.entries
+
+
+_run_native = jax.jit(
+    _native.run,
+    static_argnames=("steps", "n_rec", "shift", "unit_weights", "platform", "mode", "reference"),
 )
 
 

@@ -26,64 +26,18 @@
 #include <string>
 
 #include "xla/ffi/api/ffi.h"
+#include "memory1_step.h"
 
 namespace ffi = xla::ffi;
 
 namespace {
 
-constexpr int kParams = 12;  // s00 s01 s10 s11 v0 v1 w0 w1 nb1 nb2 threshold (unused)
+using namespace jaxaccel;
+
 constexpr int kStreamThreads = 512;  // stream mode
 constexpr int kUnroll = 4;           // stream mode: independent eigenvalues in flight per thread
 constexpr unsigned kFull = 0xffffffffu;
-constexpr int kMaxBlocks = 4096;  // blocks per configuration (workspace: 256 + 48 B bytes each)
-
-template <typename T>
-struct Coef {
-  T s00, s01, s10, s11, v0, v1, w0, w1, nb1, nb2;
-  T vv00, vv01, vv11, ww00, ww01, ww11;  // products formed once per run
-  double thr;
-};
-
-template <typename T>
-__device__ __forceinline__ Coef<T> load_coef(const double* p) {
-  Coef<T> q;
-  q.s00 = T(p[0]); q.s01 = T(p[1]); q.s10 = T(p[2]); q.s11 = T(p[3]);
-  q.v0 = T(p[4]); q.v1 = T(p[5]); q.w0 = T(p[6]); q.w1 = T(p[7]);
-  q.nb1 = T(p[8]); q.nb2 = T(p[9]); q.thr = p[10];
-  q.vv00 = q.v0 * q.v0; q.vv01 = q.v0 * q.v1; q.vv11 = q.v1 * q.v1;
-  q.ww00 = q.w0 * q.w0; q.ww01 = T(2) * (q.w0 * q.w1); q.ww11 = q.w1 * q.w1;
-  return q;
-}
-
-// g = wbar^T C wbar (c11 itself when there is no gradient shift: wbar = e1).
-template <typename T, bool SHIFT>
-__device__ __forceinline__ T quad(const Coef<T>& q, T c11, T c12, T c22) {
-  if (SHIFT) return q.ww00 * c11 + q.ww01 * c12 + q.ww11 * c22;
-  return c11;
-}
-
-// One SE step for one eigenvalue (lm = lambda m); adds lambda c11' and lambda g' of the new
-// state to the running sums.
-template <typename T, bool SHIFT>
-__device__ __forceinline__ void se_step(const Coef<T>& q, T lam, T lm, T G, T& c11, T& c12,
-                                        T& c22, T& acc_l, T& acc_g) {
-  T a00, a01, a10, a11;
-  if (SHIFT) {
-    a00 = q.s00 + lam * (q.v0 * q.w0); a01 = q.s01 + lam * (q.v0 * q.w1);
-    a10 = q.s10 + lam * (q.v1 * q.w0); a11 = q.s11 + lam * (q.v1 * q.w1);
-  } else {
-    a00 = q.s00 + lam * q.v0; a01 = q.s01; a10 = q.s10 + lam * q.v1; a11 = q.s11;
-  }
-  const T g = quad<T, SHIFT>(q, c11, c12, c22);
-  const T noise = G * (q.nb1 * lm) - (q.nb2 * (lam * lam)) * g;
-  const T t00 = a00 * c11 + a01 * c12, t01 = a00 * c12 + a01 * c22;
-  const T t10 = a10 * c11 + a11 * c12, t11 = a10 * c12 + a11 * c22;
-  c11 = t00 * a00 + t01 * a01 + noise * q.vv00;
-  c12 = t00 * a10 + t01 * a11 + noise * q.vv01;
-  c22 = t10 * a10 + t11 * a11 + noise * q.vv11;
-  acc_l += lam * c11;
-  if (SHIFT) acc_g += lam * quad<T, SHIFT>(q, c11, c12, c22);
-}
+constexpr int kMaxBlocks = 4096;  // blocks per configuration (workspace: 256 + 32 B bytes each)
 
 __device__ __forceinline__ unsigned long long load_acquire(const unsigned long long* p) {
   unsigned long long v;

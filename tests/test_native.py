@@ -1,10 +1,11 @@
-"""The persistent CUDA kernel (jaxaccel.cuda) against the XLA scan of simulate.
+"""The native kernels (jaxaccel.native: C++ on the CPU, CUDA on a GPU) against the XLA scan.
 
-The dispatch tests run everywhere; the kernel tests need a CUDA GPU (they are skipped with the
-reason otherwise; CI has no GPU). Reference: ``simulate(..., kernel="xla")`` in float64, which
-the rest of the suite checks against brute-force covariances, closed forms and Monte Carlo.
-Tolerances: float64 kernel vs float64 scan 1e-12 relative (the two differ only in the order of
-the global sums); float32 kernel vs float64 scan 2e-4 relative.
+The kernel tests run on the native kernel of JAX's backend: the CPU kernel in CI (skipped only
+when no C++ compiler is installed), both CUDA layouts on a GPU. Reference:
+``simulate(..., kernel="xla")`` in float64, which the rest of the suite checks against
+brute-force covariances, closed forms and Monte Carlo. Tolerances: float64 kernel vs float64
+scan 1e-12 relative (they differ only in the order of the global sums); float32 kernel vs
+float64 scan 2e-4 relative.
 """
 
 import numpy as np
@@ -12,10 +13,20 @@ import pytest
 import jax
 import jax.numpy as jnp
 
-import jaxaccel as ja
-import jaxaccel.cuda as jc
+import shutil
 
-GPU = jc.status()
+import jaxaccel as ja
+import jaxaccel.native as jn
+
+PLATFORM = jn.current_platform()
+STATUS = jn.status(PLATFORM)
+GPU = jn.status("cuda")
+MODES = ["cuda:register", "cuda:stream"] if PLATFORM == "cuda" else ["cpu"]
+NATIVE = "cuda" if PLATFORM == "cuda" else "cpu"
+needs_native = pytest.mark.skipif(
+    not STATUS.available and not (PLATFORM == "cpu" and shutil.which("c++")),
+    reason=f"native kernel unavailable: {STATUS.reason}",
+)
 needs_gpu = pytest.mark.skipif(not GPU.available, reason=f"CUDA kernel unavailable: {GPU.reason}")
 
 F64_RTOL = 1e-12
@@ -54,27 +65,33 @@ def test_forced_kernel_explains_why_not():
     if not GPU.available:
         with pytest.raises(ValueError, match="cannot be used"):
             ja.simulate(s, ja.heavy_ball(0.5, 0.5), 5, kernel="cuda")
+    with pytest.raises(ValueError, match="cannot be used"):
+        ja.simulate(s, ja.gd(0.5), 5, kernel="native")  # memory 0
     sched = ja.heavy_ball(np.full(5, 0.5), np.full(5, 0.5))
     with pytest.raises(ValueError, match="cannot be used"):
-        ja.simulate(s, sched, 5, kernel="cuda")
+        ja.simulate(s, sched, 5, kernel="native")
     mem2 = ja.MemoryAlgorithm(0.3, np.zeros(2), [0.2, 0.2], [-0.3, -0.3], np.diag([0.5, 0.6]))
     with pytest.raises(ValueError, match="cannot be used"):
-        ja.simulate(s, mem2, 5, kernel="cuda:register")
+        ja.simulate(s, mem2, 5, kernel="native")
+    with pytest.raises(ValueError, match="cannot be used"):
+        ja.simulate(s, ja.heavy_ball(0.5, 0.5), 5, batch_size=np.full(5, 4.0), kernel="native")
 
 
-def test_auto_falls_back_to_the_scan_without_a_gpu():
-    if GPU.available:
-        pytest.skip("a GPU is present: auto uses the kernel")
+def test_auto_uses_the_scan_when_switched_off(monkeypatch):
     s = _spec(500)
-    a = ja.simulate(s, ja.heavy_ball(0.4, 0.9), 50, batch_size=5)
-    b = ja.simulate(s, ja.heavy_ball(0.4, 0.9), 50, batch_size=5, kernel="xla")
-    np.testing.assert_array_equal(np.asarray(a.loss), np.asarray(b.loss))
-    assert "GPU" in GPU.reason
+    monkeypatch.setenv("JAXACCEL_NATIVE", "0")
+    args = ja.moments._prepare(s, ja.heavy_ball(0.4, 0.9), 50, 5.0, (1.0, -1.0), "all", None,
+                               1e10, None, False, None, 4)
+    assert jn.select("auto", args[1], args[0]) is None
+    monkeypatch.delenv("JAXACCEL_NATIVE")
+    expect = PLATFORM if STATUS.available else None
+    assert jn.select("auto", args[1], args[0]) == expect
+    assert jn.select("auto", {**args[1], "stationary": False}, args[0]) is None
 
 
 def test_coefficients_layout():
     alg = ja.memory1(alpha=0.3, a=0.4, b=0.6, c=-0.25, D=0.7)
-    q = np.asarray(jc.coefficients(alg, jnp.asarray(0.1), jnp.asarray([1.0, -1.0]),
+    q = np.asarray(jn.coefficients(alg, jnp.asarray(0.1), jnp.asarray([1.0, -1.0]),
                                    jnp.asarray(7.0)))
     S0, v, w = (np.asarray(x) for x in alg.transition_parts())
     np.testing.assert_array_equal(q[:4], S0.ravel())
@@ -83,16 +100,41 @@ def test_coefficients_layout():
     np.testing.assert_allclose(q[8:11], [0.1, -0.1, 7.0])
 
 
-def test_kernel_source_ships_with_the_package():
-    assert jc._SOURCE.is_file()
-    text = jc._SOURCE.read_text()
-    for target in jc._TARGETS.values():
-        assert f"XLA_FFI_DEFINE_HANDLER_SYMBOL({target}" in text
+def test_kernel_sources_ship_with_the_package():
+    assert jn._HEADER.is_file()
+    for platform, src in jn._SOURCES.items():
+        text = src.read_text()
+        assert '#include "memory1_step.h"' in text
+        for target in jn._TARGETS[platform].values():
+            assert f"XLA_FFI_DEFINE_HANDLER_SYMBOL({target}" in text
+
+
+@needs_native
+def test_native_kernel_builds_here():
+    """Where a C++ compiler exists the CPU kernel must build and load (no silent fallback)."""
+    assert STATUS.available, STATUS.reason
+
+
+@needs_native
+def test_gradient_goes_through_the_scan():
+    s = _spec(800)
+
+    def final(alpha, kernel):
+        return ja.simulate(s, ja.heavy_ball(alpha, 0.8), 100, 10.0, record=[100],
+                           kernel=kernel).loss[0]
+
+    g_native = jax.grad(final)(0.3, "auto")
+    g_scan = jax.grad(final)(0.3, "xla")
+    fd = (final(0.3 + 1e-6, "xla") - final(0.3 - 1e-6, "xla")) / 2e-6
+    assert abs(float(g_native) - float(g_scan)) <= 1e-12 * abs(float(g_scan))
+    assert abs(float(g_native) - float(fd)) <= 1e-6 * abs(float(fd))
+    vals = jax.vmap(lambda a: final(a, "auto"))(jnp.array([0.2, 0.3]))
+    assert _rel(vals[1], final(0.3, "xla")) < F64_RTOL
 
 
 # ----------------------------------------------------------------------------- on a GPU
-@needs_gpu
-@pytest.mark.parametrize("mode", ["cuda:register", "cuda:stream"])
+@needs_native
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", list(_algorithms()))
 @pytest.mark.parametrize("batch_size,tau", [(None, (1.0, -1.0)), (10.0, (1.0, -1.0)), (7.0, (1.0, 1.0))])
 def test_kernel_equals_scan_float64(mode, name, batch_size, tau):
@@ -108,8 +150,8 @@ def test_kernel_equals_scan_float64(mode, name, batch_size, tau):
     assert int(out.state.t) == int(ref.state.t) == 300
 
 
-@needs_gpu
-@pytest.mark.parametrize("mode", ["cuda:register", "cuda:stream"])
+@needs_native
+@pytest.mark.parametrize("mode", MODES)
 def test_kernel_with_weights_and_log_record(mode):
     s = _spec(5000, weights=True)
     alg = ja.nesterov(0.2, 0.9)
@@ -120,8 +162,8 @@ def test_kernel_with_weights_and_log_record(mode):
     assert _rel(out.loss_at_gradient_point, ref.loss_at_gradient_point) < F64_RTOL
 
 
-@needs_gpu
-@pytest.mark.parametrize("mode", ["cuda:register", "cuda:stream"])
+@needs_native
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("n", [999, 1000])
 def test_unpadded_sizes(mode, n):
     """N <= 1024 is not padded: 999 takes the scalar stream path, 1000 the vector path."""
@@ -143,25 +185,25 @@ def test_many_blocks_per_configuration():
     for mode in ("cuda:stream", "cuda"):
         out = ja.simulate(s, alg, 60, 10.0, kernel=mode)
         assert _rel(out.loss, ref.loss) < F64_RTOL, mode
-    assert jc.plan(2_000_000, dtype="float64", mode="cuda:stream")["blocks_per_config"] > 1
+    assert jn.plan(2_000_000, dtype="float64", mode="cuda:stream")["blocks_per_config"] > 1
 
 
-@needs_gpu
+@needs_native
 def test_resume_gives_the_same_curve():
     s = _spec(4000)
     alg = ja.memory1(alpha=0.3, a=0.4, b=0.6, c=-0.25, D=0.7)
-    full = ja.simulate(s, alg, 200, 5.0, kernel="cuda")
-    half = ja.simulate(s, alg, 100, 5.0, kernel="cuda", return_state=True)
-    rest = ja.simulate(s, alg, 100, 5.0, kernel="cuda", initial=half.state)
+    full = ja.simulate(s, alg, 200, 5.0, kernel=NATIVE)
+    half = ja.simulate(s, alg, 100, 5.0, kernel=NATIVE, return_state=True)
+    rest = ja.simulate(s, alg, 100, 5.0, kernel=NATIVE, initial=half.state)
     np.testing.assert_array_equal(np.asarray(rest.steps), np.arange(100, 201))
     assert _rel(rest.loss, full.loss[100:]) < F64_RTOL
     # a state from the scan resumes on the kernel
     xla_half = ja.simulate(s, alg, 100, 5.0, kernel="xla", return_state=True)
-    mixed = ja.simulate(s, alg, 100, 5.0, kernel="cuda", initial=xla_half.state)
+    mixed = ja.simulate(s, alg, 100, 5.0, kernel=NATIVE, initial=xla_half.state)
     assert _rel(mixed.loss, full.loss[100:]) < F64_RTOL
 
 
-@needs_gpu
+@needs_native
 def test_vmapped_grid_is_one_kernel_call_and_matches():
     s = _spec(5000)
     grid = {"alpha": np.linspace(0.05, 0.8, 8), "beta": np.linspace(0.0, 0.95, 9)}
@@ -174,11 +216,11 @@ def test_vmapped_grid_is_one_kernel_call_and_matches():
     assert _rel(np.asarray(out.loss)[ok], np.asarray(ref.loss)[ok]) < F64_RTOL
     hlo = jax.jit(lambda a: ja.simulate(s, ja.heavy_ball(a, 0.5), 10, 10.0).loss)
     text = jax.jit(jax.vmap(hlo)).lower(jnp.linspace(0.1, 0.5, 4)).as_text()
-    assert text.count("jaxaccel_memory1_f64") == 1
+    assert text.count(jn._TARGETS[PLATFORM]["float64"] + "(") == 1
 
 
-@needs_gpu
-@pytest.mark.parametrize("mode", ["cuda:register", "cuda:stream"])
+@needs_native
+@pytest.mark.parametrize("mode", MODES)
 def test_divergence_reported_like_the_scan(mode):
     s = _spec(2000)
     alg = ja.heavy_ball(1.9, 0.9)
@@ -192,12 +234,12 @@ def test_divergence_reported_like_the_scan(mode):
     assert np.all(np.isinf(np.asarray(out.loss[k + 1:])))
 
 
-@needs_gpu
+@needs_native
 def test_float32_kernel_accuracy():
     """float32 state with float64 global sums: within 2e-4 of the float64 scan at N = 1e6."""
-    n, steps = 1_000_000, 2000
+    n, steps = 1_000_000, 2000 if PLATFORM == "cuda" else 300
     alg = ja.heavy_ball(0.4, 0.9)
     ref = ja.simulate(_spec(n), alg, steps, 10.0, record=("log", 50), kernel="xla")
-    out = ja.simulate(_spec(n, jnp.float32), alg, steps, 10.0, record=("log", 50), kernel="cuda")
+    out = ja.simulate(_spec(n, jnp.float32), alg, steps, 10.0, record=("log", 50), kernel=NATIVE)
     assert out.loss.dtype == jnp.float32
     assert _rel(out.loss, ref.loss) < 2e-4
