@@ -16,7 +16,8 @@ the state per step, with the global sums of the new state reduced in the same pa
   28 bytes per eigen-step in float32 with unit weights). The blocks of a configuration meet at
   one barrier per step; global sums in float64.
 
-Both kernels share the step arithmetic (``csrc/memory1_step.h``), accept a ``vmap`` batch of
+Both kernels share the step arithmetic (``csrc/memory1_step.h``) and the FFI interface with
+the recording and divergence rule of the scan (``csrc/memory1_ffi.h``), accept a ``vmap`` batch of
 configurations in one call, stop at the first divergent step (the recorded losses after it are
 ``inf``, as on the scan) and return the final state for ``initial=`` resumption. Derivatives
 (``jax.jvp``/``jax.grad`` through ``simulate``) are taken through the XLA scan
@@ -50,7 +51,7 @@ import jax.numpy as jnp
 
 _CSRC = Path(__file__).with_name("csrc")
 _SOURCES = {"cpu": _CSRC / "memory1_cpu.cc", "cuda": _CSRC / "memory1_se.cu"}
-_HEADER = _CSRC / "memory1_step.h"
+_HEADERS = (_CSRC / "memory1_step.h", _CSRC / "memory1_ffi.h")
 _TARGETS = {
     "cpu": {"float32": "jaxaccel_memory1_cpu_f32", "float64": "jaxaccel_memory1_cpu_f64"},
     "cuda": {"float32": "jaxaccel_memory1_f32", "float64": "jaxaccel_memory1_f64"},
@@ -164,7 +165,8 @@ def build(platform: str = "cpu", arch: Optional[str] = None, force: bool = False
                  "-pthread"]
     src = _SOURCES[platform]
     key = hashlib.sha256(
-        src.read_bytes() + _HEADER.read_bytes() + jax.__version__.encode() + target.encode()
+        src.read_bytes() + b"".join(h.read_bytes() for h in _HEADERS) + jax.__version__.encode()
+        + target.encode()
         + (_cpu_signature().encode() if platform == "cpu" else b"")
     ).hexdigest()[:16]
     cache = Path(os.environ.get("JAXACCEL_CACHE", Path.home() / ".cache" / "jaxaccel"))

@@ -25,8 +25,7 @@
 #include <cstdint>
 #include <string>
 
-#include "xla/ffi/api/ffi.h"
-#include "memory1_step.h"
+#include "memory1_ffi.h"
 
 namespace ffi = xla::ffi;
 
@@ -113,52 +112,25 @@ __device__ double2 config_total(double acc_l, double acc_g, Shared<THREADS>& sh,
   return tot;
 }
 
+// The operands of one call plus the barrier workspace and the launch's place in the plan.
 template <typename T>
-struct Args {
-  const T* lam;
-  const T* wts;
-  const T* entries0;
-  const double* params;
-  const int32_t* rec;
-  const int32_t* t0;
-  T* loss;
-  T* lossg;
-  int32_t* divat;
-  T* entries;
-  double2* part;               // [C][2][B]
-  unsigned long long* counter; // [C]
-  long long n, steps;
-  int C, R, B, c_begin;
-  bool lam_pc, wts_pc, e0_pc, par_pc, t0_pc;
-  bool aligned;  // lambda, weights and state 16-byte aligned (vector loads allowed)
+struct CudaArgs : Args<T> {
+  double2* part;                // [C][2][B] block partials
+  unsigned long long* counter;  // [C] barrier counters
+  int B, c_begin;               // blocks per configuration, first configuration of this launch
+  bool aligned;                 // lambda, weights and state 16-byte aligned (vector loads)
 };
 
-// Recording and divergence test at step t (same rule as the XLA path); returns true to stop.
+// Recording and divergence test at step t (memory1_ffi.h); block 0, thread 0 writes.
 template <typename T>
-__device__ __forceinline__ bool record(const Args<T>& a, int c, int b, double2 tot,
+__device__ __forceinline__ bool record(const CudaArgs<T>& a, int c, int b, double2 tot,
                                        const Coef<T>& q, long long t, int& ptr, long long& div) {
-  const T L = T(0.5 * tot.x), Lg = T(0.5 * tot.y);
-  const bool bad = !(isfinite(L) && isfinite(Lg)) || double(L > Lg ? L : Lg) > q.thr;
-  if (div < 0 && bad) div = t;
-  if (ptr < a.R && a.rec[ptr] == t) {
-    if (b == 0 && threadIdx.x == 0) {
-      a.loss[(long long)c * a.R + ptr] = L;
-      a.lossg[(long long)c * a.R + ptr] = Lg;
-    }
-    ++ptr;
-  }
-  return div >= 0;
+  return record_step<T>(a, c, tot.x, tot.y, q.thr, t, ptr, div, b == 0 && threadIdx.x == 0);
 }
 
 template <typename T>
-__device__ __forceinline__ void finish(const Args<T>& a, int c, int b, int ptr, long long div) {
-  if (b == 0 && threadIdx.x == 0) {
-    a.divat[c] = int32_t(div);
-    for (int p = ptr; p < a.R; ++p) {  // steps never reached after a divergence
-      a.loss[(long long)c * a.R + p] = T(NAN);
-      a.lossg[(long long)c * a.R + p] = T(NAN);
-    }
-  }
+__device__ __forceinline__ void finish(const CudaArgs<T>& a, int c, int b, int ptr, long long div) {
+  if (b == 0 && threadIdx.x == 0) finish_config<T>(a, c, ptr, div);
 }
 
 template <typename T>
@@ -171,7 +143,7 @@ __device__ __forceinline__ double2 with_g(T l, T g, bool shift) {
 // block barrier inside the step loop keeps the compiler from hoisting them, or anything derived
 // from them, into registers).
 template <typename T, int E, int THREADS, bool SHIFT, bool UNIT>
-__global__ void __launch_bounds__(THREADS, 1) register_kernel(Args<T> a) {
+__global__ void __launch_bounds__(THREADS, 1) register_kernel(CudaArgs<T> a) {
   __shared__ Shared<THREADS> sh;
   extern __shared__ __align__(16) unsigned char dyn[];
   T* slam = reinterpret_cast<T*>(dyn);
@@ -205,10 +177,9 @@ __global__ void __launch_bounds__(THREADS, 1) register_kernel(Args<T> a) {
   long long r = 0;
   double2 s = with_g(acc_l, acc_g, SHIFT);
   double2 tot = config_total<THREADS>(s.x, s.y, sh, part, counter, a.B, b, r++);
-  const long long t0 = a.t0[a.t0_pc ? c : 0];
-  int ptr = 0;
+  int ptr;
+  const long long t0 = start_step(a, c, ptr);
   long long div = -1;
-  while (ptr < a.R && a.rec[ptr] < t0) ++ptr;
   for (long long k = 0;; ++k) {
     if (record(a, c, b, tot, q, t0 + k, ptr, div) || k == a.steps) break;
     const T G = T(tot.y);
@@ -242,14 +213,61 @@ struct Vec<double> {
   using type = double2;
 };
 
+// One step over this block's slice [lo, hi) in the stream layout, U elements of type VT (T
+// itself, or a 16-byte vector of V values of T) per thread and iteration, loaded before any is
+// used; adds the global sums of the new state to (sl, sg).
+template <typename T, typename VT, int U, bool SHIFT, bool UNIT>
+__device__ __forceinline__ void stream_pass(const Coef<T>& q, T G, const T* lamp, const T* wp,
+                                            T* X11, T* X12, T* X22, long long lo, long long hi,
+                                            double& sl, double& sg) {
+  constexpr int V = sizeof(VT) / sizeof(T);
+  const VT* L = reinterpret_cast<const VT*>(lamp);
+  const VT* W = reinterpret_cast<const VT*>(wp);
+  VT* Y11 = reinterpret_cast<VT*>(X11);
+  VT* Y12 = reinterpret_cast<VT*>(X12);
+  VT* Y22 = reinterpret_cast<VT*>(X22);
+  const long long jhi = hi / V;
+  for (long long j0 = lo / V + threadIdx.x; j0 < jhi; j0 += (long long)kStreamThreads * U) {
+    VT l[U], m[U], y11[U], y12[U], y22[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const long long j = j0 + (long long)u * kStreamThreads;
+      if (j < jhi) {
+        l[u] = __ldg(L + j);
+        if (!UNIT) m[u] = __ldg(W + j);
+        y11[u] = Y11[j]; y12[u] = Y12[j]; y22[u] = Y22[j];
+      }
+    }
+    T al = T(0), ag = T(0);
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const long long j = j0 + (long long)u * kStreamThreads;
+      if (j < jhi) {
+        T* pl = reinterpret_cast<T*>(&l[u]);
+        T* pm = reinterpret_cast<T*>(&m[u]);
+        T* p11 = reinterpret_cast<T*>(&y11[u]);
+        T* p12 = reinterpret_cast<T*>(&y12[u]);
+        T* p22 = reinterpret_cast<T*>(&y22[u]);
+#pragma unroll
+        for (int v = 0; v < V; ++v)
+          se_step<T, SHIFT>(q, pl[v], UNIT ? pl[v] : pl[v] * pm[v], G, p11[v], p12[v], p22[v],
+                            al, ag);
+        Y11[j] = y11[u]; Y12[j] = y12[u]; Y22[j] = y22[u];
+      }
+    }
+    sl += double(al);
+    if (SHIFT) sg += double(ag);
+  }
+}
+
 // Stream mode: the state lives in the output buffer; every step is one pass over it. When N is
 // a multiple of the vector width (simulate pads N to a multiple of 1024), each thread moves
-// 16-byte vectors (4 float32 or 2 float64 eigenvalues per load), two vectors per iteration.
+// 16-byte vectors (4 float32 or 2 float64 eigenvalues per load), two vectors per iteration;
+// otherwise single values, four per iteration.
 template <typename T, bool SHIFT, bool UNIT>
-__global__ void __launch_bounds__(kStreamThreads, 1) stream_kernel(Args<T> a) {
+__global__ void __launch_bounds__(kStreamThreads, 1) stream_kernel(CudaArgs<T> a) {
   using VT = typename Vec<T>::type;
   constexpr int V = sizeof(VT) / sizeof(T);
-  constexpr int U = 2;
   __shared__ Shared<kStreamThreads> sh;
   const int c = a.c_begin + blockIdx.x / a.B, b = blockIdx.x % a.B;
   const long long n = a.n;
@@ -273,77 +291,17 @@ __global__ void __launch_bounds__(kStreamThreads, 1) stream_kernel(Args<T> a) {
   }
   long long r = 0;
   double2 tot = config_total<kStreamThreads>(sl, SHIFT ? sg : sl, sh, part, counter, a.B, b, r++);
-  const long long t0 = a.t0[a.t0_pc ? c : 0];
-  int ptr = 0;
+  int ptr;
+  const long long t0 = start_step(a, c, ptr);
   long long div = -1;
-  while (ptr < a.R && a.rec[ptr] < t0) ++ptr;
   for (long long k = 0;; ++k) {
     if (record(a, c, b, tot, q, t0 + k, ptr, div) || k == a.steps) break;
     const T G = T(tot.y);
     sl = 0.0; sg = 0.0;
-    if (vec) {
-      const VT* L = reinterpret_cast<const VT*>(lamp);
-      const VT* W = reinterpret_cast<const VT*>(wp);
-      VT* Y11 = reinterpret_cast<VT*>(X11);
-      VT* Y12 = reinterpret_cast<VT*>(X12);
-      VT* Y22 = reinterpret_cast<VT*>(X22);
-      const long long jhi = hi / V;
-      for (long long j0 = lo / V + threadIdx.x; j0 < jhi; j0 += (long long)kStreamThreads * U) {
-        VT l[U], m[U], y11[U], y12[U], y22[U];
-#pragma unroll
-        for (int u = 0; u < U; ++u) {
-          const long long j = j0 + (long long)u * kStreamThreads;
-          if (j < jhi) {
-            l[u] = __ldg(L + j);
-            if (!UNIT) m[u] = __ldg(W + j);
-            y11[u] = Y11[j]; y12[u] = Y12[j]; y22[u] = Y22[j];
-          }
-        }
-        T al = T(0), ag = T(0);
-#pragma unroll
-        for (int u = 0; u < U; ++u) {
-          const long long j = j0 + (long long)u * kStreamThreads;
-          if (j < jhi) {
-            T* pl = reinterpret_cast<T*>(&l[u]);
-            T* pm = reinterpret_cast<T*>(&m[u]);
-            T* p11 = reinterpret_cast<T*>(&y11[u]);
-            T* p12 = reinterpret_cast<T*>(&y12[u]);
-            T* p22 = reinterpret_cast<T*>(&y22[u]);
-#pragma unroll
-            for (int v = 0; v < V; ++v)
-              se_step<T, SHIFT>(q, pl[v], UNIT ? pl[v] : pl[v] * pm[v], G, p11[v], p12[v], p22[v],
-                                al, ag);
-            Y11[j] = y11[u]; Y12[j] = y12[u]; Y22[j] = y22[u];
-          }
-        }
-        sl += double(al);
-        if (SHIFT) sg += double(ag);
-      }
-    } else {
-      for (long long base = lo + threadIdx.x; base < hi; base += kStreamThreads * kUnroll) {
-        T l[kUnroll], m[kUnroll], y11[kUnroll], y12[kUnroll], y22[kUnroll];
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-          const long long i = base + (long long)u * kStreamThreads;
-          if (i < hi) {
-            l[u] = __ldg(lamp + i);
-            m[u] = UNIT ? l[u] : l[u] * __ldg(wp + i);
-            y11[u] = X11[i]; y12[u] = X12[i]; y22[u] = X22[i];
-          }
-        }
-        T al = T(0), ag = T(0);
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-          const long long i = base + (long long)u * kStreamThreads;
-          if (i < hi) {
-            se_step<T, SHIFT>(q, l[u], m[u], G, y11[u], y12[u], y22[u], al, ag);
-            X11[i] = y11[u]; X12[i] = y12[u]; X22[i] = y22[u];
-          }
-        }
-        sl += double(al);
-        if (SHIFT) sg += double(ag);
-      }
-    }
+    if (vec)
+      stream_pass<T, VT, 2, SHIFT, UNIT>(q, G, lamp, wp, X11, X12, X22, lo, hi, sl, sg);
+    else
+      stream_pass<T, T, kUnroll, SHIFT, UNIT>(q, G, lamp, wp, X11, X12, X22, lo, hi, sl, sg);
     tot = config_total<kStreamThreads>(sl, SHIFT ? sg : sl, sh, part, counter, a.B, b, r++);
   }
   finish(a, c, b, ptr, div);
@@ -443,33 +401,14 @@ std::string cuda_error(const char* what, cudaError_t e) {
   return std::string("jaxaccel memory1 kernel: ") + what + ": " + cudaGetErrorString(e);
 }
 
-bool sized(size_t count, long long C, long long unit, bool& per_config) {
-  per_config = C > 1 && (long long)count == C * unit;
-  return per_config || (long long)count == unit;
-}
-
 template <ffi::DataType DT>
-ffi::Error memory1_impl(cudaStream_t stream,
-                        ffi::Buffer<DT> lam, ffi::Buffer<DT> wts, ffi::Buffer<DT> entries0,
-                        ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::S32> rec,
-                        ffi::Buffer<ffi::S32> t0, ffi::ResultBuffer<DT> loss,
-                        ffi::ResultBuffer<DT> lossg, ffi::ResultBuffer<ffi::S32> divat,
-                        ffi::ResultBuffer<DT> entries, ffi::ResultBuffer<ffi::U8> workspace,
-                        int64_t steps, int64_t mode,
-                        int64_t shift, int64_t unit_weights) {
+ffi::Error memory1_impl(cudaStream_t stream, JAXACCEL_MEMORY1_PARAMS(DT)) {
   using T = ffi::NativeType<DT>;
-  const long long C = (long long)divat->element_count();
-  if (C < 1) return ffi::Error::InvalidArgument("jaxaccel memory1 kernel: no configurations");
-  const long long n = (long long)entries->element_count() / (3 * C);
-  const long long R = (long long)loss->element_count() / C;
-  Args<T> a{};
-  if (!sized(lam.element_count(), C, n, a.lam_pc) || !sized(wts.element_count(), C, n, a.wts_pc) ||
-      !sized(entries0.element_count(), C, 3 * n, a.e0_pc) ||
-      !sized(params.element_count(), C, kParams, a.par_pc) ||
-      !sized(t0.element_count(), C, 1, a.t0_pc))
-    return ffi::Error::InvalidArgument("jaxaccel memory1 kernel: inconsistent operand sizes");
-  if ((long long)rec.element_count() < R)
-    return ffi::Error::InvalidArgument("jaxaccel memory1 kernel: record array too short");
+  CudaArgs<T> a{};
+  ffi::Error err = unpack<DT>(a, lam, wts, entries0, params, rec, t0, loss, lossg, divat, entries,
+                              workspace, steps, mode, shift, unit_weights);
+  if (!err.success()) return err;
+  const long long C = a.C, n = a.n;
   const Plan plan = make_plan<T>(n, (int)C, mode, shift != 0, unit_weights != 0);
   if (!plan.fn)
     return ffi::Error::InvalidArgument(
@@ -494,11 +433,7 @@ ffi::Error memory1_impl(cudaStream_t stream,
       if (e != cudaSuccess) return ffi::Error::Internal(cuda_error("copy", e));
     }
   }
-  a.lam = lam.typed_data(); a.wts = wts.typed_data(); a.entries0 = entries0.typed_data();
-  a.params = params.typed_data(); a.rec = rec.typed_data(); a.t0 = t0.typed_data();
-  a.loss = loss->typed_data(); a.lossg = lossg->typed_data(); a.divat = divat->typed_data();
-  a.entries = entries->typed_data();
-  a.n = n; a.steps = steps; a.C = (int)C; a.R = (int)R; a.B = plan.B;
+  a.B = plan.B;
   auto al16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
   a.aligned = al16(a.lam) && al16(a.wts) && al16(a.entries);
   for (long long c0 = 0; c0 < C; c0 += plan.per_launch) {
@@ -512,31 +447,12 @@ ffi::Error memory1_impl(cudaStream_t stream,
   return ffi::Error::Success();
 }
 
-template <ffi::DataType DT>
-auto bind() {
-  return ffi::Ffi::Bind()
-      .Ctx<ffi::PlatformStream<cudaStream_t>>()
-      .template Arg<ffi::Buffer<DT>>()          // lambda (N,) or (C, N)
-      .template Arg<ffi::Buffer<DT>>()          // weights m, same shape
-      .template Arg<ffi::Buffer<DT>>()          // initial entries (3, N) or (C, 3, N)
-      .template Arg<ffi::Buffer<ffi::F64>>()    // coefficients (12,) or (C, 12)
-      .template Arg<ffi::Buffer<ffi::S32>>()    // recorded steps (>= R,)
-      .template Arg<ffi::Buffer<ffi::S32>>()    // start step () or (C,)
-      .template Ret<ffi::Buffer<DT>>()          // L_t at the recorded steps (C, R)
-      .template Ret<ffi::Buffer<DT>>()          // L~_t (C, R)
-      .template Ret<ffi::Buffer<ffi::S32>>()    // first divergent step or -1 (C,)
-      .template Ret<ffi::Buffer<DT>>()          // final entries (C, 3, N)
-      .template Ret<ffi::Buffer<ffi::U8>>()     // workspace (kWorkspace,) or (C, kWorkspace)
-      .template Attr<int64_t>("steps")
-      .template Attr<int64_t>("mode")
-      .template Attr<int64_t>("shift")
-      .template Attr<int64_t>("unit_weights");
-}
-
 }  // namespace
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(jaxaccel_memory1_f32, memory1_impl<ffi::F32>, bind<ffi::F32>());
-XLA_FFI_DEFINE_HANDLER_SYMBOL(jaxaccel_memory1_f64, memory1_impl<ffi::F64>, bind<ffi::F64>());
+XLA_FFI_DEFINE_HANDLER_SYMBOL(jaxaccel_memory1_f32, memory1_impl<ffi::F32>,
+                              bind_operands<ffi::F32>(ffi::Ffi::Bind().Ctx<ffi::PlatformStream<cudaStream_t>>()));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(jaxaccel_memory1_f64, memory1_impl<ffi::F64>,
+                              bind_operands<ffi::F64>(ffi::Ffi::Bind().Ctx<ffi::PlatformStream<cudaStream_t>>()));
 
 // The variant the plan picks (for reports): returns E (0: stream mode, -1: none) and the blocks
 // per configuration and configurations per launch through the pointers.
