@@ -161,7 +161,7 @@ def build(platform: str = "cpu", arch: Optional[str] = None, force: bool = False
                  "940,2473", f"-gencode=arch=compute_{arch},code=sm_{arch}"]
     else:
         target = "cpu"
-        flags = ["-O3", "-march=native", "-fopenmp-simd", "-std=c++17", "-shared", "-fPIC",
+        flags = ["-O3", "-march=native", "-fopenmp-simd", "-std=c++20", "-shared", "-fPIC",
                  "-pthread"]
     src = _SOURCES[platform]
     key = hashlib.sha256(

@@ -176,6 +176,24 @@ def test_unpadded_sizes(mode, n):
     assert np.max(np.abs(e_out - e_ref)) <= F64_RTOL * np.max(np.abs(e_ref))
 
 
+@needs_native
+@pytest.mark.skipif(PLATFORM != "cpu", reason="CPU threading")
+def test_cpu_threads_give_identical_results(monkeypatch):
+    """A single run split over threads gives bit-identical losses and state (block sums are
+    totalled in block order whatever the number of threads)."""
+    s = _spec(100_000)  # three runs of 32768 eigenvalues: three threads at most
+    alg = ja.nesterov(0.3, 0.8)
+    out = {}
+    for nth in ("1", "3"):
+        monkeypatch.setenv("JAXACCEL_NUM_THREADS", nth)
+        out[nth] = ja.simulate(s, alg, 150, 10.0, kernel="cpu", return_state=True)
+    np.testing.assert_array_equal(np.asarray(out["1"].loss), np.asarray(out["3"].loss))
+    np.testing.assert_array_equal(np.asarray(out["1"].state.entries),
+                                  np.asarray(out["3"].state.entries))
+    ref = ja.simulate(s, alg, 150, 10.0, kernel="xla")
+    assert _rel(out["3"].loss, ref.loss) < F64_RTOL
+
+
 @needs_gpu
 def test_many_blocks_per_configuration():
     """N = 2e6 in float64 spreads one configuration over every multiprocessor (barrier path)."""
