@@ -7,8 +7,9 @@ native kernel that executes all ``T`` steps of Algorithm A (spec §3.4) in one c
 the state per step, with the global sums of the new state reduced in the same pass:
 
 * **CPU** (``csrc/memory1_cpu.cc``): a vectorised loop, global sums in float64 per block of
-  1024 eigenvalues and then over the blocks; the configurations of a ``vmap`` are spread over
-  the hardware threads. The XLA scan makes ~30 passes over the state per step on a CPU
+  1024 eigenvalues and then over the blocks in block order; the configurations of a ``vmap``
+  are spread over the hardware threads, and a single run of ``N >= 65536`` is split over them
+  (bit-identical for any thread count; ``JAXACCEL_NUM_THREADS`` caps the number). The XLA scan makes ~30 passes over the state per step on a CPU
   (``benchmarks/hlo_passes.py``), which is why it stays ~4x NumPy.
 * **CUDA** (``csrc/memory1_se.cu``): one persistent cooperative launch; *register mode* keeps
   the moments of up to 32 eigenvalues per thread in registers (on-chip regime, ``N`` up to
