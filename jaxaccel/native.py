@@ -179,8 +179,8 @@ def build(platform: str = "cpu", arch: Optional[str] = None, force: bool = False
     os.close(fd)
     cmd = [compiler, *flags, f"-I{inc}", f"-I{_CSRC}", "-o", tmp, str(src)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0 and platform == "cpu":  # e.g. a compiler without -march=native
-        cmd.remove("-march=native")
+    if proc.returncode != 0 and platform == "cpu":  # a compiler without -march / OpenMP SIMD
+        cmd = [c for c in cmd if c not in ("-march=native", "-fopenmp-simd")]
         proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         os.unlink(tmp)
