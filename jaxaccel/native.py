@@ -132,6 +132,22 @@ def _compiler(platform: str) -> Optional[str]:
     return cxx if cxx and shutil.which(cxx) else (shutil.which("c++") or shutil.which("g++"))
 
 
+def _cache_dir() -> Path:
+    """``$JAXACCEL_CACHE``, else ``~/.cache/jaxaccel``, else a folder in the temporary directory
+    (when the home directory is not writable)."""
+    env = os.environ.get("JAXACCEL_CACHE")
+    for cand in ([Path(env)] if env else [Path.home() / ".cache" / "jaxaccel"]) + [
+        Path(tempfile.gettempdir()) / f"jaxaccel-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    ]:
+        try:
+            cand.mkdir(parents=True, exist_ok=True)
+            if os.access(cand, os.W_OK):
+                return cand
+        except OSError:
+            continue
+    raise RuntimeError("no writable cache directory for the native kernels (set JAXACCEL_CACHE)")
+
+
 def build(platform: str = "cpu", arch: Optional[str] = None, force: bool = False) -> Path:
     """Compile the kernel of ``platform`` (``"cpu"`` or ``"cuda"``) into the cache; return its path.
 
@@ -170,8 +186,7 @@ def build(platform: str = "cpu", arch: Optional[str] = None, force: bool = False
         + target.encode()
         + (_cpu_signature().encode() if platform == "cpu" else b"")
     ).hexdigest()[:16]
-    cache = Path(os.environ.get("JAXACCEL_CACHE", Path.home() / ".cache" / "jaxaccel"))
-    cache.mkdir(parents=True, exist_ok=True)
+    cache = _cache_dir()
     out = cache / f"{src.stem}_{target}_{key}.so"
     if out.exists() and not force:
         return out

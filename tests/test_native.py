@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 
 import shutil
+import tempfile
+from pathlib import Path
 
 import jaxaccel as ja
 import jaxaccel.native as jn
@@ -107,6 +109,13 @@ def test_kernel_sources_ship_with_the_package():
         assert '#include "memory1_ffi.h"' in text
         for target in jn._TARGETS[platform].values():
             assert f"XLA_FFI_DEFINE_HANDLER_SYMBOL({target}" in text
+
+
+def test_cache_dir_falls_back_when_not_writable(monkeypatch, tmp_path):
+    monkeypatch.setenv("JAXACCEL_CACHE", str(tmp_path / "kernels"))
+    assert jn._cache_dir() == tmp_path / "kernels"
+    monkeypatch.setenv("JAXACCEL_CACHE", "/proc/jaxaccel-not-writable")
+    assert jn._cache_dir().parent == Path(tempfile.gettempdir())
 
 
 @needs_native
