@@ -420,7 +420,11 @@ def simulate(
     platform = _native.select(kernel, static, args)
     if platform is not None:
         w = spectrum.weights
-        unit = V.is_concrete(w) and bool(np.all(np.asarray(w) == 1))
+        if V.is_concrete(w):  # reduced on the device (no copy of the weights to the host)
+            with jax.ensure_compile_time_eval():
+                unit = bool(jnp.all(w == 1))
+        else:
+            unit = False
         reference = (_scan_outputs, tuple(sorted({**static, "return_state": True}.items())))
         loss, lossg, diverged, div_at, entries = _run_native(
             *args, steps=static["steps"], n_rec=static["n_rec"], shift=static["has_shift"],
