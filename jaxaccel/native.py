@@ -50,6 +50,8 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
+from jaxaccel import _validation as V
+
 _CSRC = Path(__file__).with_name("csrc")
 _SOURCES = {"cpu": _CSRC / "memory1_cpu.cc", "cuda": _CSRC / "memory1_se.cu"}
 _HEADERS = (_CSRC / "memory1_step.h", _CSRC / "memory1_ffi.h")
@@ -164,6 +166,8 @@ def build(platform: str = "cpu", arch: Optional[str] = None, force: bool = False
     """
     if platform not in _SOURCES:
         raise ValueError(f"platform must be 'cpu' or 'cuda', got {platform!r}")
+    if arch is not None and not str(arch).isdigit():
+        raise ValueError(f"arch must be a compute capability like '90', got {arch!r}")
     compiler = _compiler(platform)
     if compiler is None:
         what = "nvcc (install the CUDA toolkit or set CUDA_HOME)" if platform == "cuda" else "a C++ compiler (c++, g++ or $CXX)"
@@ -171,8 +175,6 @@ def build(platform: str = "cpu", arch: Optional[str] = None, force: bool = False
     inc = jax.ffi.include_dir()
     if platform == "cuda":
         arch = arch or _gpu_arch() or "90"
-        if not str(arch).isdigit():
-            raise ValueError(f"arch must be a compute capability like '90', got {arch!r}")
         target = f"sm{arch}"
         flags = ["-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC", "-diag-suppress",
                  "940,2473", f"-gencode=arch=compute_{arch},code=sm_{arch}"]
@@ -240,9 +242,12 @@ def status(platform: Optional[str] = None) -> KernelStatus:
         >>> st.platform, st.available == (st.reason == "")
         ('cpu', True)
     """
+    if platform is not None and platform not in _SOURCES:
+        raise ValueError(f"platform must be 'cpu', 'cuda' or None, got {platform!r}")
     platform = platform or current_platform()
-    if platform not in _SOURCES:
-        return KernelStatus(str(platform), False, f"no native kernel for backend {jax.default_backend()!r}", None)
+    if platform is None:
+        return KernelStatus(str(jax.default_backend()), False,
+                            f"no native kernel for backend {jax.default_backend()!r}", None)
     _load(platform)
     got = _loaded[platform]
     if isinstance(got, str):
@@ -263,6 +268,10 @@ def plan(n: int, configs: int = 1, dtype="float32", mode: str = "cuda", shift: b
     """
     if mode not in ("cuda", "cuda:register", "cuda:stream"):
         raise ValueError(f"mode must be 'cuda', 'cuda:register' or 'cuda:stream', got {mode!r}")
+    n = V.check_positive_int(n, "n")
+    configs = V.check_positive_int(configs, "configs")
+    if jnp.dtype(dtype).name not in ("float32", "float64"):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
     st = status("cuda")
     if not st.available:
         raise RuntimeError(f"CUDA kernel unavailable: {st.reason}")

@@ -91,6 +91,23 @@ def test_auto_uses_the_scan_when_switched_off(monkeypatch):
     assert jn.select("auto", {**args[1], "stationary": False}, args[0]) is None
 
 
+def test_bad_arguments_name_themselves():
+    with pytest.raises(ValueError, match="platform"):
+        jn.status("tpu")
+    with pytest.raises(ValueError, match="platform"):
+        jn.build("rocm")
+    with pytest.raises(ValueError, match="arch"):
+        jn.build("cuda", arch="sm90")
+    with pytest.raises(ValueError, match="mode"):
+        jn.plan(1000, mode="cpu")
+    with pytest.raises(ValueError, match="n"):
+        jn.plan(0)
+    with pytest.raises(ValueError, match="configs"):
+        jn.plan(1000, configs=-2)
+    with pytest.raises(ValueError, match="dtype"):
+        jn.plan(1000, dtype="int32")
+
+
 def test_coefficients_layout():
     alg = ja.memory1(alpha=0.3, a=0.4, b=0.6, c=-0.25, D=0.7)
     q = np.asarray(jn.coefficients(alg, jnp.asarray(0.1), jnp.asarray([1.0, -1.0]),
