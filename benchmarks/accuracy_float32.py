@@ -1,7 +1,7 @@
 """Accuracy of float32 runs against float64 (same recursion).
 
 The float64 reference is the XLA scan; the float32 runs are the XLA scan (pairwise float32
-global sums) and the native kernel of the backend (float64 global sums, ``jaxaccel.native``).
+global sums) and the native kernel of the backend (float64 global sums, ``jaxaccel.moments.native``).
 
     python benchmarks/accuracy_float32.py        # N = 1e5, T = 1e4, HB, memory-1, Nesterov
 """

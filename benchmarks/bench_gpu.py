@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 
 import jaxaccel as ja
-import jaxaccel.native as jc
+import jaxaccel.moments.native as jc
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_moments import numpy_reference  # noqa: E402

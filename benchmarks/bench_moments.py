@@ -4,7 +4,7 @@ Both implement the same recursion (Algorithm A, spec §3.4, three unique entries
 eigenvalue, global sum each step) on the same power-law spectrum; the NumPy reference is timed
 on fewer steps and scaled per step. Prints eigen-steps/s of each and the ratio, for the default
 ``simulate`` (``kernel="auto"``: the native kernel of the backend for memory 1, see
-``jaxaccel.native``) and for the XLA scan (``kernel="xla"``). On a GPU it also
+``jaxaccel.moments.native``) and for the XLA scan (``kernel="xla"``). On a GPU it also
 prints the fraction of the memory-bandwidth floor (28 bytes per eigen-step in float32: read and
 write 3 moments, read lambda) for a given copy bandwidth.
 

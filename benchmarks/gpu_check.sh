@@ -8,12 +8,12 @@ export JAXACCEL_CACHE=${JAXACCEL_CACHE:-/tmp/jaxaccel_cache}
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem,driver_version --format=csv
 python3 -c "import jax; print('jax', jax.__version__, jax.devices())"
 # a prebuilt library (JAXACCEL_CUDA_LIB) is tried first; if it does not load, build here
-if ! python3 -c "import jaxaccel.native as jc, sys; s = jc.status('cuda'); print(s); sys.exit(not s.available)"; then
+if ! python3 -c "import jaxaccel.moments.native as jc, sys; s = jc.status('cuda'); print(s); sys.exit(not s.available)"; then
   unset JAXACCEL_CUDA_LIB
-  python3 -c "import jaxaccel.native as jc, time; t = time.time(); print(jc.build('cuda'), time.time() - t)"
+  python3 -c "import jaxaccel.moments.native as jc, time; t = time.time(); print(jc.build('cuda'), time.time() - t)"
 fi
 timeout 120 python3 - <<'PY' 2>&1 | tee "$OUT/smoke.log"
-import numpy as np, jax.numpy as jnp, jaxaccel as ja, jaxaccel.cuda as jc
+import numpy as np, jax.numpy as jnp, jaxaccel as ja, jaxaccel.moments.native as jc
 print(jc.status("cuda"))
 for n, dt in ((3000, jnp.float64), (2_000_000, jnp.float64), (10**6, jnp.float32)):
     s = ja.power_law_spectrum(n, nu=1.5, zeta=0.5, dtype=dt)

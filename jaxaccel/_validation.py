@@ -63,3 +63,18 @@ def check_positive_int(x, name: str) -> int:
     if x <= 0:
         raise ValueError(f"{name} must be a positive integer, got {x!r}")
     return int(x)
+
+
+def finite_array(x, name: str, dtype=None):
+    """A floating JAX array, finite when concrete (``ValueError`` naming ``name``)."""
+    x = as_float_array(x, name, dtype)
+    check_finite(x, name)
+    return x
+
+
+def finite_scalar(x, name: str, dtype=None):
+    """A floating scalar (possibly traced), finite when concrete."""
+    x = finite_array(x, name, dtype)
+    if x.ndim != 0:
+        raise ValueError(f"{name} must be a scalar (vmap over values instead), got shape {x.shape}")
+    return x

@@ -27,8 +27,9 @@ import numpy as np
 
 from jaxaccel import io
 from jaxaccel._typing import ArrayLike, Float
-from jaxaccel.moments import SimulationResult
-from jaxaccel.stability import PhaseDiagram, StabilityMap
+from jaxaccel.moments.engine import SimulationResult
+from jaxaccel.theory.asymptotics import PhaseDiagram
+from jaxaccel.theory.maps import StabilityMap
 
 # matplotlib is imported lazily (inside the helpers), so ``Figure`` / ``Axes`` arguments and
 # results are annotated ``Any``; the docstrings name the matplotlib type.

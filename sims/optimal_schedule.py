@@ -26,7 +26,6 @@ import jax.numpy as jnp
 import optax
 
 import jaxaccel as ja
-from jaxaccel import schedules
 
 
 def schedule_algorithm(theta_vec, steps):
@@ -83,8 +82,8 @@ def main(argv=None):
 
     runs = {
         "SGD (alpha=1)": ja.gd(1.0),
-        "AM1 (kappa=0.9, theta=0.4)": schedules.am1(0.5, 0.9, 1.0, 0.4, 0.5, 1.0, T),
-        "Jacobi HB (a=zeta, b=0, L=2)": schedules.jacobi_heavy_ball(zeta, 0.0, 2.0, T),
+        "AM1 (kappa=0.9, theta=0.4)": ja.am1(0.5, 0.9, 1.0, 0.4, 0.5, 1.0, T),
+        "Jacobi HB (a=zeta, b=0, L=2)": ja.jacobi_heavy_ball(zeta, 0.0, 2.0, T),
         "optimised power-law schedule": schedule_algorithm(theta, T),
     }
     curves, table = {}, []

@@ -31,7 +31,7 @@ def test_theorem1_determinant_identity_and_eq36(M):
         P, Q = (np.asarray(x) for x in ja.characteristic_polynomials(alg))
         assert P.shape == (M + 2,) and Q.shape == (M + 1,)
         assert abs(P[-1] - 1) < 1e-14 and abs(P.sum()) < 1e-13  # monic, P(1) = 0
-        alpha, a, b, c, D = (np.asarray(x) for x in alg.tree_flatten()[0])
+        alpha, a, b, c, D = (np.asarray(x) for x in alg.params)
         for mu, lam in rng.normal(size=(6, 2)) * 1.5:
             S = np.asarray(alg.transition_matrix(lam))
             lhs = np.linalg.det(mu * np.eye(M + 1) - S)
@@ -76,7 +76,7 @@ def test_from_multistep_rejects_bad_polynomials():
 
 def _run_matrix_form(alg, H, w_star, w0, T):
     """Iterate (3) literally on the quadratic L = 1/2 (w-w*)^T H (w-w*)."""
-    alpha, a, b, c, D = (np.asarray(x) for x in alg.tree_flatten()[0])
+    alpha, a, b, c, D = (np.asarray(x) for x in alg.params)
     M = a.shape[-1]
     w, u = w0.copy(), np.zeros((M, w0.shape[0]))
     ws = [w.copy()]

@@ -3,15 +3,25 @@ result (resolvable by ``typing.get_type_hints``) and a doctest example (run by `
 
 import importlib
 import inspect
+import pkgutil
 import typing
 
-MODULES = [
-    "jaxaccel", "jaxaccel.depth", "jaxaccel.stacking", "jaxaccel.optim", "jaxaccel.montecarlo",
-    "jaxaccel.plotting", "jaxaccel.io", "jaxaccel.cli", "jaxaccel.data", "jaxaccel.grid",
-    "jaxaccel.parallel", "jaxaccel.runner", "jaxaccel.continuum", "jaxaccel.schedules",
-    "jaxaccel.propagators", "jaxaccel.stability", "jaxaccel.asymptotics",
-    "jaxaccel.memory1_theory", "jaxaccel.spectra", "jaxaccel.algorithms", "jaxaccel.moments",
-]
+def _modules():
+    """Every public module of the package (private ``_x`` modules excluded)."""
+    import jaxaccel
+
+    names = ["jaxaccel"]
+    for info in pkgutil.walk_packages(jaxaccel.__path__, "jaxaccel."):
+        parts = info.name.split(".")
+        # depth/ and stacking/ are checked through their package namespaces
+        if any(p.startswith("_") for p in parts) or (parts[1] in ("depth", "stacking")
+                                                     and len(parts) > 2):
+            continue
+        names.append(info.name)
+    return names
+
+
+MODULES = _modules()
 
 
 def _public_objects():
@@ -19,12 +29,15 @@ def _public_objects():
     for mname in MODULES:
         m = importlib.import_module(mname)
         names = getattr(m, "__all__", None) or [n for n in dir(m) if not n.startswith("_")]
+        is_package = hasattr(m, "__path__")
         for n in names:
             obj = getattr(m, n, None)
             if not (inspect.isfunction(obj) or inspect.isclass(obj)):
                 continue
             if not getattr(obj, "__module__", "").startswith("jaxaccel"):
                 continue
+            if not is_package and obj.__module__ != mname:
+                continue  # a module's own names; packages are checked for what they re-export
             seen[(obj.__module__, obj.__qualname__)] = obj
     return seen
 

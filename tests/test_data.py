@@ -11,33 +11,31 @@ import jax.numpy as jnp
 import pytest
 
 import jaxaccel as ja
-from jaxaccel import data as jd
-from jaxaccel import montecarlo as mc
 
 
 def test_load_digits_normalisation():
-    X, Y = jd.load_digits()
+    X, Y = ja.load_digits()
     assert X.shape == (1797, 64) and Y.shape == (1797, 10)
     np.testing.assert_allclose(X.mean(axis=0), 0.0, atol=1e-12)
     assert abs((X**2).sum(axis=1).mean() - 1.0) < 1e-12
     assert np.all(Y.sum(axis=1) == 1) and set(np.unique(Y)) == {0.0, 1.0}
-    X2, _ = jd.load_digits(100)
+    X2, _ = ja.load_digits(100)
     assert X2.shape == (100, 64)
     with pytest.raises(ValueError, match="n"):
-        jd.load_digits(5000)
+        ja.load_digits(5000)
 
 
 def test_relu_ntk_matches_empirical_kernel_of_random_networks():
     """Closed form vs the average of J J^T over independent wide networks (autodiff)."""
-    X, _ = jd.load_digits(6)
-    K = jd.relu_ntk(X, bias=1.0)
+    X, _ = ja.load_digits(6)
+    K = ja.relu_ntk(X, bias=1.0)
     # phi = 0 on the diagonal: kappa_1 = |x~|^2 / 2 and kappa_0 = 1/2, so Theta(x, x) = |x~|^2
     np.testing.assert_allclose(np.diag(K), (X**2).sum(axis=1) + 1.0, rtol=1e-14)
     Xj = jnp.asarray(X)
 
     def empirical(key, width=4096):
-        p = jd.mlp_init(key, 64, width, 2)
-        f = lambda q: jd.mlp_apply(q, Xj)[:, 0]  # noqa: E731
+        p = ja.ntk_mlp_init(key, 64, width, 2)
+        f = lambda q: ja.ntk_mlp_apply(q, Xj)[:, 0]  # noqa: E731
         J = jax.jacobian(f)(p)
         Jf = jnp.concatenate([j.reshape(X.shape[0], -1) for j in jax.tree_util.tree_leaves(J)], 1)
         return Jf @ Jf.T
@@ -56,24 +54,24 @@ def test_relu_ntk_matches_empirical_kernel_of_random_networks():
 
 
 def test_mlp_antisymmetric_initialisation():
-    p = jd.mlp_init(jax.random.PRNGKey(1), 64, 1000, 10)
-    X, _ = jd.load_digits(50)
-    assert float(jnp.abs(jd.mlp_apply(p, jnp.asarray(X))).max()) < 1e-13
+    p = ja.ntk_mlp_init(jax.random.PRNGKey(1), 64, 1000, 10)
+    X, _ = ja.load_digits(50)
+    assert float(jnp.abs(ja.ntk_mlp_apply(p, jnp.asarray(X))).max()) < 1e-13
     with pytest.raises(ValueError, match="width"):
-        jd.mlp_init(jax.random.PRNGKey(1), 64, 999, 10)
+        ja.ntk_mlp_init(jax.random.PRNGKey(1), 64, 999, 10)
 
 
 @pytest.mark.parametrize("nu, zeta", [(1.5, 0.5), (2.0, 0.25)])
 def test_fit_spectrum_exponents_recovers_power_laws(nu, zeta):
     s = ja.power_law_spectrum(10**6, nu=nu, zeta=zeta)
-    fit = jd.fit_spectrum_exponents(s, k_range=(100, 1000))
+    fit = ja.fit_spectrum_exponents(s, k_range=(100, 1000))
     assert abs(fit.nu - nu) < 1e-10
     # tail sums of a discrete power law: relative corrections O(1/k) and (k/N)^(zeta nu)
     assert abs(fit.zeta - zeta) < 0.01, fit.zeta
     with pytest.raises(ValueError, match="k_range"):
-        jd.fit_spectrum_exponents(s, k_range=(10, 5))
+        ja.fit_spectrum_exponents(s, k_range=(10, 5))
     with pytest.raises(ValueError, match="spectrum"):
-        jd.fit_spectrum_exponents(np.ones(3))
+        ja.fit_spectrum_exponents(np.ones(3))
 
 
 def _function_space_gd(K, Y, alpha, T):
@@ -92,9 +90,9 @@ def test_linearised_model_coordinates_match_function_space_descent():
     gradient descent in the coordinates, e_t = (1 - alpha lambda)^t e_0, reproduces the losses of
     f <- f - (alpha/N) K (f - y)."""
     n, T, alpha = 120, 40, 0.8
-    X, Y = jd.load_digits(n)
-    K = jd.relu_ntk(X)
-    data, e0 = mc.kernel_regression_data(K, Y, replace=False)
+    X, Y = ja.load_digits(n)
+    K = ja.relu_ntk(X)
+    data, e0 = ja.kernel_regression_data(K, Y, replace=False)
     spec = ja.Spectrum.from_kernel(K, Y)
     np.testing.assert_allclose(data.variances, spec.eigenvalues, rtol=1e-12)
     np.testing.assert_allclose(data.spectrum(e0).c2, spec.c2, rtol=1e-9)
@@ -111,13 +109,13 @@ def test_linearised_model_full_batch_monte_carlo_and_se():
     """Full batch without replacement (batch factor 0): the Monte-Carlo driver and the SE engine
     both reproduce function-space gradient descent on the kernel."""
     n, T, alpha = 120, 40, 0.8
-    X, Y = jd.load_digits(n)
-    K = jd.relu_ntk(X)
-    data, e0 = mc.kernel_regression_data(K, Y, replace=False)
+    X, Y = ja.load_digits(n)
+    K = ja.relu_ntk(X)
+    data, e0 = ja.kernel_regression_data(K, Y, replace=False)
     ref = _function_space_gd(K, Y, alpha, T)
-    res = mc.monte_carlo_sgd(data, ja.gd(alpha), e0, T, n, n_seeds=1)
+    res = ja.monte_carlo_sgd(data, ja.gd(alpha), e0, T, n, n_seeds=1)
     np.testing.assert_allclose(res.loss, ref, rtol=1e-10)
-    se = mc.predict_se(data, ja.gd(alpha), e0, T, n, tau=(1.0, 1.0))
+    se = ja.predict_se(data, ja.gd(alpha), e0, T, n, tau=(1.0, 1.0))
     np.testing.assert_allclose(se.loss, ref, rtol=1e-10)
 
 
@@ -126,14 +124,14 @@ def test_digits_linearised_mc_follows_translation_invariant_se():
     """Empirical finding on the digits NTK (spec: real data are "approximately SE"): the
     linearised model's MC loss follows SE with tau = (1, 1) within a few percent, while the
     Gaussian tau = (1, -1) misses by more than 10%."""
-    X, Y = jd.load_digits()
-    data, e0 = mc.kernel_regression_data(jd.relu_ntk(X), Y, replace=False)
+    X, Y = ja.load_digits()
+    data, e0 = ja.kernel_regression_data(ja.relu_ntk(X), Y, replace=False)
     T, b = 300, 4
     rec = ja.log_steps(T, 15)
     alg = ja.heavy_ball(0.3, 0.8)
-    r = mc.monte_carlo_sgd(data, alg, e0, T, b, n_seeds=64, chunk=64, record=rec)
-    ti = np.asarray(r.loss) / np.asarray(mc.predict_se(data, alg, e0, T, b, tau=(1.0, 1.0), record=rec).loss)
-    ga = np.asarray(r.loss) / np.asarray(mc.predict_se(data, alg, e0, T, b, tau=(1.0, -1.0), record=rec).loss)
+    r = ja.monte_carlo_sgd(data, alg, e0, T, b, n_seeds=64, chunk=64, record=rec)
+    ti = np.asarray(r.loss) / np.asarray(ja.predict_se(data, alg, e0, T, b, tau=(1.0, 1.0), record=rec).loss)
+    ga = np.asarray(r.loss) / np.asarray(ja.predict_se(data, alg, e0, T, b, tau=(1.0, -1.0), record=rec).loss)
     late = np.asarray(r.steps) >= 30
     assert np.abs(ti[late] - 1).max() < 0.06, ti
     assert np.abs(ga[late] - 1).max() > 0.10, ga

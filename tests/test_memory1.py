@@ -15,11 +15,9 @@ import pytest
 import importlib
 
 import jaxaccel as ja
-from jaxaccel import algorithms
 
 # The closed forms live in ``jaxaccel.memory1_theory``; ``jaxaccel.memory1`` is the general
 # memory-1 constructor of ``algorithms``.
-m1 = importlib.import_module("jaxaccel.memory1_theory")
 
 
 def _S(delta, q0, q1, lam):
@@ -40,12 +38,12 @@ def test_triplet_from_algorithm_matches_spec_formulas():
     rng = np.random.default_rng(0)
     for _ in range(8):
         alpha, a, b, c, D = rng.normal(size=5)
-        t = m1.triplet_from_algorithm(algorithms.memory1(alpha, a, b, c, D))
+        t = ja.triplet_from_algorithm(ja.memory1(alpha, a, b, c, D))
         np.testing.assert_allclose(
             [float(x) for x in t], [1 - D, alpha * D + b * c - a * c, a * c - alpha], rtol=0, atol=1e-14
         )
     # Nesterov: q1 = -alpha (1 + beta), q0 = alpha beta (spec §2.5)
-    t = m1.triplet_from_algorithm(ja.nesterov(0.3, 0.8))
+    t = ja.triplet_from_algorithm(ja.nesterov(0.3, 0.8))
     np.testing.assert_allclose([float(t.q0), float(t.q1)], [0.3 * 0.8, -0.3 * 1.8], atol=1e-15)
 
 
@@ -74,10 +72,10 @@ def test_triplet_round_trip_and_trajectory():
     grad = lambda w: H @ (w - w_star)  # noqa: E731
     for delta, q0, q1 in [(0.3, 0.2, -0.5), (0.05, 0.5, -0.6), (1.4, -0.1, -0.2)]:
         alg = ja.memory1_triplet(delta, q0, q1)
-        t = m1.triplet_from_algorithm(alg)
+        t = ja.triplet_from_algorithm(alg)
         np.testing.assert_allclose([float(x) for x in t], [delta, q0, q1], atol=1e-15)
         # literal matrix-form iteration (3) with a = 0, u_0 = 0
-        alpha, a, b, c, D = (float(np.asarray(x).ravel()[0]) for x in alg.tree_flatten()[0])
+        alpha, a, b, c, D = (float(np.asarray(x).ravel()[0]) for x in alg.params)
         w, u = np.zeros(d), np.zeros(d)
         traj = [w.copy()]
         for _ in range(30):
@@ -96,7 +94,7 @@ def test_torch_form_is_the_multistep_triplet_for_any_gradient():
     B = rng.normal(size=(d, d)) / np.sqrt(d)
     grad = lambda w: B.T @ np.tanh(B @ w - 1.0) + 0.05 * w**3  # noqa: E731
     for eta, eta_p, beta in [(0.1, 0.5, 0.9), (0.02, 0.3, 0.99), (0.3, -0.1, 0.5)]:
-        t = m1.triplet_from_torch(eta, eta_p, beta)
+        t = ja.triplet_from_torch(eta, eta_p, beta)
         w, v = rng.normal(size=d), np.zeros(d)
         w0 = w.copy()
         traj = [w.copy()]
@@ -108,10 +106,10 @@ def test_torch_form_is_the_multistep_triplet_for_any_gradient():
         ms = _multistep(float(t.delta), float(t.q0), float(t.q1), grad, w0, 40)
         np.testing.assert_allclose(np.array(traj), ms, rtol=1e-11, atol=1e-12)
         # the same triplet read off the matrix form built by am1_form (another view)
-        t2 = m1.triplet_from_algorithm(ja.am1_form(eta, eta_p, beta))
+        t2 = ja.triplet_from_algorithm(ja.am1_form(eta, eta_p, beta))
         np.testing.assert_allclose([float(x) for x in t2], [float(x) for x in t], atol=1e-15)
         # and back: eta' = q0/(1-delta), eta = delta(alpha_eff - q0/(1-delta))
-        f = m1.torch_from_triplet(*t)
+        f = ja.torch_from_triplet(*t)
         np.testing.assert_allclose([float(x) for x in f], [eta, eta_p, beta], rtol=1e-12, atol=1e-14)
         # alpha_eff = eta/(1-beta) + eta' (spec §2.6 table)
         np.testing.assert_allclose(float(t.alpha_eff), eta / (1 - beta) + eta_p, rtol=1e-12)
@@ -120,7 +118,7 @@ def test_torch_form_is_the_multistep_triplet_for_any_gradient():
 def test_alpha_eff_and_effective_parametrisation():
     rng = np.random.default_rng(3)
     delta, ae, q0 = rng.uniform(0.01, 1.5, 10), rng.uniform(0.1, 50, 10), rng.uniform(-1, 1, 10)
-    t = m1.triplet_from_effective(delta, ae, q0)
+    t = ja.triplet_from_effective(delta, ae, q0)
     np.testing.assert_allclose(t.alpha_eff, ae, rtol=1e-12)
     # against alpha - b^T (1 - D)^{-1} c of the realisation (eq. 22)
     for i in range(4):
@@ -152,7 +150,7 @@ def test_theorem6_conditions_match_brute_force_4000_cases():
     sq = np.sqrt((tr * tr / 4 - det).astype(complex))
     radius = np.maximum(np.abs(tr / 2 + sq), np.abs(tr / 2 - sq)).max(-1)
     brute = radius < 1.0
-    cond = m1.memory1_conditions(delta, q0, q1, lm)
+    cond = ja.memory1_conditions(delta, q0, q1, lm)
     thm = np.asarray(cond.stable)
     assert int(np.sum(brute != thm)) == 0
     assert 0.1 < brute.mean() < 0.9  # both outcomes well represented
@@ -167,9 +165,9 @@ def test_theorem6_heavy_ball_special_case():
     """HB: |beta| < 1 and 0 < alpha lambda_max < 2 (1 + beta) (spec §6.2)."""
     rng = np.random.default_rng(5)
     alpha, beta = rng.uniform(-0.5, 4.5, 2000), rng.uniform(-1.2, 1.2, 2000)
-    hb = [m1.triplet_from_algorithm(ja.heavy_ball(a, b)) for a, b in zip(alpha[:10], beta[:10])]
+    hb = [ja.triplet_from_algorithm(ja.heavy_ball(a, b)) for a, b in zip(alpha[:10], beta[:10])]
     np.testing.assert_allclose([float(x.q0) for x in hb], 0.0, atol=1e-15)
-    cond = m1.memory1_conditions(1.0 - beta, 0.0, -alpha, 1.0)
+    cond = ja.memory1_conditions(1.0 - beta, 0.0, -alpha, 1.0)
     expect = (np.abs(beta) < 1) & (alpha > 0) & (alpha < 2 * (1 + beta))
     np.testing.assert_array_equal(np.asarray(cond.stable), expect)
 
@@ -183,8 +181,8 @@ def test_right_triangle_vertices():
     for v in V:
         inside = v + 1e-6 * (centroid - v)
         outside = v - 1e-6 * (centroid - v)
-        assert bool(m1.memory1_conditions(delta, *inside, lm).stable)
-        assert not bool(m1.memory1_conditions(delta, *outside, lm).stable)
+        assert bool(ja.memory1_conditions(delta, *inside, lm).stable)
+        assert not bool(ja.memory1_conditions(delta, *outside, lm).stable)
 
 
 # ----------------------------------------------------------------------------- Theorem 6.2
@@ -192,13 +190,13 @@ def test_eigenvalues_closed_form_vs_lapack():
     rng = np.random.default_rng(6)
     delta, q0, q1, lm = _random_cases(rng, 300)
     lam = lm[:, None] * np.logspace(-8, 0.3, 40)[None, :]
-    mu = np.asarray(m1.memory1_eigenvalues(delta[:, None], q0[:, None], q1[:, None], lam))
+    mu = np.asarray(ja.memory1_eigenvalues(delta[:, None], q0[:, None], q1[:, None], lam))
     ref = np.linalg.eigvals(_S(delta[:, None], q0[:, None], q1[:, None], lam))
     a, b = np.sort_complex(mu.reshape(-1, 2)), np.sort_complex(ref.reshape(-1, 2))
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
     # 1 - mu_slow keeps relative accuracy at tiny lambda: 1 - mu ~ alpha_eff lambda
     d, a0, a1 = 0.2, 0.3, -0.9
-    x = np.asarray(m1.memory1_eigenvalues(d, a0, a1, 1e-13, shifted=True))
+    x = np.asarray(ja.memory1_eigenvalues(d, a0, a1, 1e-13, shifted=True))
     slow = x[np.argmin(np.abs(x))].real
     np.testing.assert_allclose(slow, -(a0 + a1) / d * 1e-13, rtol=1e-11)
 
@@ -210,7 +208,7 @@ def test_complex_eigenvalues_lie_on_circle():
     rng = np.random.default_rng(7)
     n = 600
     delta, q0, q1, lm = _random_cases(rng, n)
-    circ = m1.memory1_circle(delta, q0, q1)
+    circ = ja.memory1_circle(delta, q0, q1)
     lam = lm[:, None] * np.concatenate([np.logspace(-9, 0.5, 120), -np.logspace(-9, 0.5, 120)])[None, :]
     mu = np.linalg.eigvals(_S(delta[:, None], q0[:, None], q1[:, None], lam))
     cplx = np.abs(mu.imag) > 0
@@ -230,7 +228,7 @@ def test_circle_degenerates_to_line_when_q1_is_zero():
     cplx = np.abs(mu.imag) > 0
     assert cplx.any()
     np.testing.assert_allclose(mu[cplx].real, (1 + 0.6) / 2, atol=1e-14)
-    c = m1.memory1_circle(0.4, -0.3, 0.0)
+    c = ja.memory1_circle(0.4, -0.3, 0.0)
     assert np.isinf(float(c.center)) and not bool(c.real_for_all)
 
 
@@ -239,8 +237,8 @@ def test_critical_scales_bound_the_complex_region():
     inside and outside both ends); the small-delta forms (245)-(246) converge as delta -> 0,
     alpha_eff -> infinity, with relative error ~ delta + q0 / (2 alpha_eff)."""
     for delta, ae, q0 in [(1e-2, 10.0, 0.5), (1e-3, 30.0, 0.2), (0.2, 2.0, -0.1), (0.5, 1.0, 0.0)]:
-        t = m1.triplet_from_effective(delta, ae, q0)
-        s = m1.memory1_critical_scales(*t)
+        t = ja.triplet_from_effective(delta, ae, q0)
+        s = ja.memory1_critical_scales(*t)
         lo, hi = float(s.lambda_minus), float(s.lambda_plus)
         assert 0 < lo < hi
         for lam, want in [(lo * (1 - 1e-6), False), (lo * (1 + 1e-6), True),
@@ -248,41 +246,42 @@ def test_critical_scales_bound_the_complex_region():
             mu = np.linalg.eigvals(_S(float(t.delta), float(t.q0), float(t.q1), lam))
             assert (np.abs(mu.imag).max() > 0) == want, (delta, lam)
     for delta, ae in [(1e-3, 1e2), (1e-5, 1e3), (1e-7, 1e4)]:
-        s = m1.memory1_critical_scales(*m1.triplet_from_effective(delta, ae, 0.5))
+        s = ja.memory1_critical_scales(*ja.triplet_from_effective(delta, ae, 0.5))
         bound = 2 * (delta + 0.5 / (2 * ae))
         assert abs(float(s.lambda_minus / s.lambda_minus_approx) - 1) < bound
         assert abs(float(s.lambda_plus / s.lambda_plus_approx) - 1) < bound
     # no complex region for lambda > 0 (mu_* in [beta, 1])
-    s = m1.memory1_critical_scales(0.5, 0.4, -0.6)
+    s = ja.memory1_critical_scales(0.5, 0.4, -0.6)
     assert np.isnan(float(s.lambda_minus)) and np.isnan(float(s.lambda_plus))
 
 
 # ----------------------------------------------------------------------------- API
 def test_jit_vmap_friendly():
     delta = jnp.linspace(0.05, 1.9, 7)
-    f = jax.jit(jax.vmap(lambda d: m1.memory1_conditions(d, 0.1, -0.5, 2.0).stable))
-    np.testing.assert_array_equal(f(delta), m1.memory1_conditions(delta, 0.1, -0.5, 2.0).stable)
-    g = jax.jit(lambda e, ep, b: m1.torch_from_triplet(*m1.triplet_from_torch(e, ep, b)))
+    f = jax.jit(jax.vmap(lambda d: ja.memory1_conditions(d, 0.1, -0.5, 2.0).stable))
+    np.testing.assert_array_equal(f(delta), ja.memory1_conditions(delta, 0.1, -0.5, 2.0).stable)
+    g = jax.jit(lambda e, ep, b: ja.torch_from_triplet(*ja.triplet_from_torch(e, ep, b)))
     np.testing.assert_allclose([float(x) for x in g(0.1, 0.2, 0.8)], [0.1, 0.2, 0.8], rtol=1e-13)
 
 
 def test_bad_input_names_the_argument():
     with pytest.raises(ValueError, match="lambda_max"):
-        m1.memory1_conditions(0.1, 0.0, -1.0, 0.0)
+        ja.memory1_conditions(0.1, 0.0, -1.0, 0.0)
     with pytest.raises(ValueError, match="q0"):
-        m1.memory1_conditions(0.1, np.nan, -1.0, 1.0)
+        ja.memory1_conditions(0.1, np.nan, -1.0, 1.0)
     with pytest.raises(ValueError, match="delta"):
-        m1.torch_from_triplet(1.0, 0.2, -0.5)
+        ja.torch_from_triplet(1.0, 0.2, -0.5)
     with pytest.raises(ValueError, match="eta_prime"):
-        m1.triplet_from_torch(0.1, np.inf, 0.9)
+        ja.triplet_from_torch(0.1, np.inf, 0.9)
     with pytest.raises(ValueError, match="memory"):
-        m1.triplet_from_algorithm(ja.gd(0.5))
+        ja.triplet_from_algorithm(ja.gd(0.5))
     with pytest.raises(ValueError, match="algorithm"):
-        m1.triplet_from_algorithm("hb")
+        ja.triplet_from_algorithm("hb")
 
 
 def test_submodule_does_not_shadow_the_package_constructor():
     """Importing the closed-form and stability modules leaves ``jaxaccel.memory1`` the
     constructor of ``jaxaccel.algorithms``."""
-    importlib.import_module("jaxaccel.stability")
-    assert ja.memory1 is algorithms.memory1
+    importlib.import_module("jaxaccel.theory.memory1")
+    importlib.import_module("jaxaccel.algorithms.memory1_forms")
+    assert ja.memory1 is ja.memory1

@@ -69,7 +69,7 @@ def _brute_force_losses(H, e0, params, batch_sizes, T):
 
 
 def _params_list(alg, T):
-    flat = [np.asarray(x) for x in alg.tree_flatten()[0]]
+    flat = [np.asarray(x) for x in alg.params]
     if alg.is_stationary:
         return [tuple(flat)] * T
     return [tuple(x[t] for x in flat) for t in range(T)]
@@ -205,7 +205,7 @@ def test_vmap_over_64_configurations_equals_separate_runs():
 
 
 def test_no_recompilation_when_values_change():
-    from jaxaccel.moments import _run
+    from jaxaccel.moments.engine import run_scan as _run
 
     s = ja.power_law_spectrum(128, nu=1.5, zeta=0.5)
     ja.simulate(s, ja.heavy_ball(0.3, 0.5), 50, batch_size=4.0, tau=(1.0, -1.0), record="log")

@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import pytest
 
 import jaxaccel as ja
-from jaxaccel import montecarlo as mc
 from jaxaccel import optim
+from jaxaccel.reference.data import floyd_subset
 
 REC = np.array([1, 2, 3, 5, 8, 13, 20, 35, 50, 80, 130, 200, 300, 500])
 T = 500
@@ -23,8 +23,8 @@ ALPHA = {1: 0.15, 4: 0.5, 16: 1.0}
 
 
 def _models():
-    gauss = (mc.gaussian_data(0.35 ** np.arange(6)), np.ones(6))
-    fourier = (mc.fourier_data([1.0, 0.1, 0.01]), np.array([1.0, 0.5, -0.7, 1.0, 0.6, 0.8]))
+    gauss = (ja.gaussian_data(0.35 ** np.arange(6)), np.ones(6))
+    fourier = (ja.fourier_data([1.0, 0.1, 0.01]), np.array([1.0, 0.5, -0.7, 1.0, 0.6, 0.8]))
     return {"gaussian": gauss, "fourier": fourier}
 
 
@@ -43,11 +43,11 @@ def _z(mc_res, se_res):
 def _mc_vs_se(model, b, n_seeds):
     data, e0 = _models()[model]
     alg = _memory1(b)
-    r = mc.monte_carlo_sgd(data, optim.from_algorithm(alg), e0, T, b, n_seeds=n_seeds,
+    r = ja.monte_carlo_sgd(data, optim.from_algorithm(alg), e0, T, b, n_seeds=n_seeds,
                            chunk=min(n_seeds, 4096), record=REC)
     assert not r.diverged
-    right = mc.predict_se(data, alg, e0, T, b, record=REC)
-    wrong = mc.predict_se(data, alg, e0, T, b, tau=(1.0, -data.tau[1]), record=REC)
+    right = ja.predict_se(data, alg, e0, T, b, record=REC)
+    wrong = ja.predict_se(data, alg, e0, T, b, tau=(1.0, -data.tau[1]), record=REC)
     return _z(r, right), _z(r, wrong)
 
 
@@ -85,7 +85,7 @@ def test_translation_invariant_fourth_moments_exact_quadrature():
 
     def sigma_diag(freq, G=512):
         theta = 2 * np.pi * np.arange(G) / G
-        x = np.asarray(mc.fourier_features(jnp.asarray(theta), mu, freq))  # (G, 2n)
+        x = np.asarray(ja.reference.fourier_features(jnp.asarray(theta), mu, freq))  # (G, 2n)
         H = x.T @ x / G
         A = rng.normal(size=(2 * n, 2 * n))
         A = A + A.T
@@ -93,7 +93,7 @@ def test_translation_invariant_fourth_moments_exact_quadrature():
         Sig = (x * quad[:, None]).T @ x / G - H @ A @ H
         return H, A, np.diag(Sig)
 
-    freq = mc.resonance_free_frequencies(n)
+    freq = ja.reference.resonance_free_frequencies(n)
     H, A, sd = sigma_diag(freq)
     lam = np.concatenate([mu, mu])
     np.testing.assert_allclose(H, np.diag(lam), atol=1e-14)
@@ -111,7 +111,7 @@ def test_translation_invariant_fourth_moments_exact_quadrature():
     bad = lam * np.trace(np.diag(lam) @ A2) - lam**2 * 0.5 * (a2 + np.roll(a2, n))
     assert np.abs(sd2 - bad).max() > 1e-2
     with pytest.raises(ValueError, match="resonance"):
-        mc.fourier_data(mu, frequencies=[1, 2, 3, 5])
+        ja.fourier_data(mu, frequencies=[1, 2, 3, 5])
 
 
 def test_batch_factor_by_enumeration_of_all_batches():
@@ -131,7 +131,7 @@ def test_batch_factor_by_enumeration_of_all_batches():
             HB = X[list(S)].T @ X[list(S)] / b
             E += HB @ A @ HB
         E /= len(subsets)
-        gamma = mc.batch_factor(N, b, replace=False)
+        gamma = ja.batch_factor(N, b, replace=False)
         np.testing.assert_allclose(E, H @ A @ H + gamma * Sig, rtol=0, atol=1e-12)
         # with replacement (i.i.d. indices): factor 1/b, by enumeration of all index tuples
         if b <= 3:
@@ -145,9 +145,9 @@ def test_batch_factor_by_enumeration_of_all_batches():
 
 @pytest.mark.slow
 def test_subset_sampler_uniform_over_subsets():
-    data = mc.finite_data(np.eye(6), replace=False)
+    data = ja.finite_data(np.eye(6), replace=False)
     keys = jax.random.split(jax.random.PRNGKey(3), 12000)
-    idx = np.asarray(jax.vmap(lambda k: mc._floyd_subset(k, 6, 3))(keys))
+    idx = np.asarray(jax.vmap(lambda k: floyd_subset(k, 6, 3))(keys))
     assert np.all(np.sort(idx, axis=1)[:, 1:] != np.sort(idx, axis=1)[:, :-1])  # distinct
     codes = (2 ** np.sort(idx, axis=1)).sum(axis=1)
     _, counts = np.unique(codes, return_counts=True)
@@ -167,15 +167,15 @@ def test_finite_dataset_matches_se_with_batch_factor():
     N, b = 48, 16
     mu = np.array([1.0, 0.1, 0.01])
     theta = 2 * np.pi * np.arange(N) / N
-    X = np.asarray(mc.fourier_features(jnp.asarray(theta), mu, mc.resonance_free_frequencies(3)))
+    X = np.asarray(ja.reference.fourier_features(jnp.asarray(theta), mu, ja.reference.resonance_free_frequencies(3)))
     e_feat = np.array([1.0, 0.5, -0.7, 1.0, 0.6, 0.8])
     alg = _memory1(b)
     results = {}
     for replace in (True, False):
-        data = mc.finite_data(X, replace=replace)
+        data = ja.finite_data(X, replace=replace)
         e0 = data.coordinates(e_feat)
-        r = mc.monte_carlo_sgd(data, alg, e0, T, b, n_seeds=1024, chunk=1024, record=REC)
-        right = mc.predict_se(data, alg, e0, T, b, tau=(1.0, 1.0), record=REC)
+        r = ja.monte_carlo_sgd(data, alg, e0, T, b, n_seeds=1024, chunk=1024, record=REC)
+        right = ja.predict_se(data, alg, e0, T, b, tau=(1.0, 1.0), record=REC)
         results[replace] = (r, right)
         assert _z(r, right) < 3.0, (replace, _z(r, right))
     # the check can fail: swapping the two batch factors is rejected in both directions
@@ -183,22 +183,22 @@ def test_finite_dataset_matches_se_with_batch_factor():
         r, _ = results[replace]
         other = results[not replace][1]
         assert _z(r, other) > 8.0, (replace, _z(r, other))
-    g = mc.batch_factor(N, b, replace=False)
-    assert abs(g - (N - b) / ((N - 1) * b)) < 1e-16 and mc.batch_factor(N, b, replace=True) == 1 / b
+    g = ja.batch_factor(N, b, replace=False)
+    assert abs(g - (N - b) / ((N - 1) * b)) < 1e-16 and ja.batch_factor(N, b, replace=True) == 1 / b
 
 
 @pytest.mark.slow
 def test_multi_output_losses_add_up():
     """Outputs share the batches: with one key, the mean loss of the error matrix [e1, e2] is the
     sum of those of [e1, 0] and [0, e2] (one compilation for the three runs)."""
-    data = mc.gaussian_data([1.0, 0.3, 0.1])
+    data = ja.gaussian_data([1.0, 0.3, 0.1])
     e1, e2 = np.array([1.0, -0.5, 0.3]), np.array([0.2, 0.7, -1.0])
     tx = optim.nesterov(0.4, 0.6)  # one transform object: the runs reuse the compilation
     kw = dict(steps=30, batch_size=2, n_seeds=64, record=[0, 5, 30])
     z = np.zeros(3)
-    r1 = mc.monte_carlo_sgd(data, tx, np.stack([e1, z], axis=1), **kw)
-    r2 = mc.monte_carlo_sgd(data, tx, np.stack([z, e2], axis=1), **kw)
-    r12 = mc.monte_carlo_sgd(data, tx, np.stack([e1, e2], axis=1), **kw)
+    r1 = ja.monte_carlo_sgd(data, tx, np.stack([e1, z], axis=1), **kw)
+    r2 = ja.monte_carlo_sgd(data, tx, np.stack([z, e2], axis=1), **kw)
+    r12 = ja.monte_carlo_sgd(data, tx, np.stack([e1, e2], axis=1), **kw)
     np.testing.assert_allclose(r12.loss, r1.loss + r2.loss, rtol=1e-12)
     np.testing.assert_allclose(r12.loss_at_gradient_point,
                                r1.loss_at_gradient_point + r2.loss_at_gradient_point, rtol=1e-12)
@@ -211,16 +211,16 @@ def test_divergence_is_flagged_not_nan():
     every run is flagged, with the step, and the mean loss is +inf, never NaN."""
     # the set-up of the monte_carlo_sgd / gaussian_sgd docstring examples: MemoryAlgorithms are
     # traced arguments, so these runs and the examples share one compilation
-    data = mc.gaussian_data([1.0, 0.5, 0.25, 0.125])
+    data = ja.gaussian_data([1.0, 0.5, 0.25, 0.125])
     kw = dict(steps=20, batch_size=2, n_seeds=64)
-    r = mc.monte_carlo_sgd(data, ja.heavy_ball(10.0, 0.5), np.ones(4), **kw)
+    r = ja.monte_carlo_sgd(data, ja.heavy_ball(10.0, 0.5), np.ones(4), **kw)
     assert r.diverged and r.n_diverged == 64
     loss = np.asarray(r.loss)
     assert np.isinf(loss[-1]) and not np.any(np.isnan(loss))
     # reported with the step: the first recorded step with an inf mean loss
     assert r.diverged_at == np.asarray(r.steps)[np.argmax(np.isinf(loss))] > 0
     assert np.all(np.isfinite(loss[: r.diverged_at]))
-    ok = mc.monte_carlo_sgd(data, ja.heavy_ball(0.3, 0.5), np.ones(4), **kw)
+    ok = ja.monte_carlo_sgd(data, ja.heavy_ball(0.3, 0.5), np.ones(4), **kw)
     assert not ok.diverged and ok.n_diverged == 0 and ok.diverged_at == -1
 
 
@@ -252,27 +252,27 @@ def test_monte_carlo_rejects_bad_input():
         ja.gaussian_sgd(s, ja.gd(0.1), 10, 2, n_seeds=0)
     with pytest.raises(ValueError, match="weights"):
         ja.gaussian_sgd(ja.Spectrum([1.0], [1.0], weights=[2.0]), ja.gd(0.1), 10, 2)
-    small = mc.finite_data(np.eye(4), replace=False)
+    small = ja.finite_data(np.eye(4), replace=False)
     with pytest.raises(ValueError, match="batch_size"):
-        mc.monte_carlo_sgd(small, ja.gd(0.1), np.ones(4), 10, 5)
+        ja.monte_carlo_sgd(small, ja.gd(0.1), np.ones(4), 10, 5)
     with pytest.raises(ValueError, match="batch_size"):
-        mc.predict_se(small, ja.gd(0.1), np.ones(4), 10, 5, tau=(1.0, 1.0))
+        ja.predict_se(small, ja.gd(0.1), np.ones(4), 10, 5, tau=(1.0, 1.0))
     with pytest.raises(ValueError, match="batch_size"):
-        mc.batch_factor(4, 5)
+        ja.batch_factor(4, 5)
     with pytest.raises(ValueError, match="tau"):
-        mc.predict_se(small, ja.gd(0.1), np.ones(4), 10, 2)
-    data = mc.gaussian_data([1.0, 0.5])
+        ja.predict_se(small, ja.gd(0.1), np.ones(4), 10, 2)
+    data = ja.gaussian_data([1.0, 0.5])
     with pytest.raises(ValueError, match="initial_error"):
-        mc.monte_carlo_sgd(data, ja.gd(0.1), np.ones(3), 10, 2)
+        ja.monte_carlo_sgd(data, ja.gd(0.1), np.ones(3), 10, 2)
     with pytest.raises(ValueError, match="learning rate"):
-        mc.monte_carlo_sgd(data, ja.gd(-0.1), np.ones(2), 10, 2)
+        ja.monte_carlo_sgd(data, ja.gd(-0.1), np.ones(2), 10, 2)
     with pytest.raises(ValueError, match="optimizer"):
-        mc.monte_carlo_sgd(data, "sgd", np.ones(2), 10, 2)
+        ja.monte_carlo_sgd(data, "sgd", np.ones(2), 10, 2)
     with pytest.raises(ValueError, match="data"):
-        mc.monte_carlo_sgd(np.eye(2), ja.gd(0.1), np.ones(2), 10, 2)
+        ja.monte_carlo_sgd(np.eye(2), ja.gd(0.1), np.ones(2), 10, 2)
     with pytest.raises(ValueError, match="eigenvalues"):
-        mc.gaussian_data([1.0, -0.5])
+        ja.gaussian_data([1.0, -0.5])
     with pytest.raises(ValueError, match="frequencies"):
-        mc.fourier_data([1.0, 0.5], frequencies=[1, 1])
+        ja.fourier_data([1.0, 0.5], frequencies=[1, 1])
     with pytest.raises(ValueError, match="replace"):
-        mc.finite_data(np.eye(3), replace="no")
+        ja.finite_data(np.eye(3), replace="no")

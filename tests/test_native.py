@@ -1,4 +1,4 @@
-"""The native kernels (jaxaccel.native: C++ on the CPU, CUDA on a GPU) against the XLA scan.
+"""The native kernels (jaxaccel.moments.native: C++ on the CPU, CUDA on a GPU) against the XLA scan.
 
 The kernel tests run on the native kernel of JAX's backend: the CPU kernel in CI (skipped only
 when no C++ compiler is installed), both CUDA layouts on a GPU. Reference:
@@ -18,7 +18,8 @@ import tempfile
 from pathlib import Path
 
 import jaxaccel as ja
-import jaxaccel.native as jn
+import jaxaccel.moments.native as jn
+from jaxaccel.moments.engine import prepare
 
 PLATFORM = jn.current_platform()
 STATUS = jn.status(PLATFORM)
@@ -82,7 +83,7 @@ def test_forced_kernel_explains_why_not():
 def test_auto_uses_the_scan_when_switched_off(monkeypatch):
     s = _spec(500)
     monkeypatch.setenv("JAXACCEL_NATIVE", "0")
-    args = ja.moments._prepare(s, ja.heavy_ball(0.4, 0.9), 50, 5.0, (1.0, -1.0), "all", None,
+    args = prepare(s, ja.heavy_ball(0.4, 0.9), 50, 5.0, (1.0, -1.0), "all", None,
                                1e10, None, False, None, 4)
     assert jn.select("auto", args[1], args[0]) is None
     monkeypatch.delenv("JAXACCEL_NATIVE")
@@ -120,8 +121,8 @@ def test_coefficients_layout():
 
 
 def test_kernel_sources_ship_with_the_package():
-    assert all(h.is_file() for h in jn._HEADERS)
-    for platform, src in jn._SOURCES.items():
+    assert all(h.is_file() for h in jn.HEADERS)
+    for platform, src in jn.SOURCES.items():
         text = src.read_text()
         assert '#include "memory1_ffi.h"' in text
         for target in jn._TARGETS[platform].values():
@@ -130,9 +131,9 @@ def test_kernel_sources_ship_with_the_package():
 
 def test_cache_dir_falls_back_when_not_writable(monkeypatch, tmp_path):
     monkeypatch.setenv("JAXACCEL_CACHE", str(tmp_path / "kernels"))
-    assert jn._cache_dir() == tmp_path / "kernels"
+    assert jn.cache_dir() == tmp_path / "kernels"
     monkeypatch.setenv("JAXACCEL_CACHE", "/proc/jaxaccel-not-writable")
-    assert jn._cache_dir().parent == Path(tempfile.gettempdir())
+    assert jn.cache_dir().parent == Path(tempfile.gettempdir())
 
 
 @needs_native

@@ -15,7 +15,6 @@ from conftest import tol
 
 import jaxaccel as ja
 from jaxaccel import optim
-from jaxaccel import schedules
 
 TOL = tol(jnp.float64)  # 1e-12
 D_DIM = 5
@@ -93,12 +92,12 @@ def _assert_close(got, ref):
 
 
 def _stationary(alg):
-    return lambda t: tuple(np.asarray(x) for x in alg.tree_flatten()[0])
+    return lambda t: tuple(np.asarray(x) for x in alg.params)
 
 
 def _scheduled(alg):
     T = alg.num_steps
-    return lambda t: tuple(np.asarray(x) for x in alg.at(min(t, T - 1)).tree_flatten()[0])
+    return lambda t: tuple(np.asarray(x) for x in alg.at(min(t, T - 1)).params)
 
 
 def _random_alg(rng, M, T=None):
@@ -119,14 +118,14 @@ def test_memory_m_reproduces_matrix_form_with_shift(M):
     assert np.all(np.asarray(alg.a) != 0)
     T = 40
     ws_ref, ys_ref = _reference(_stationary(alg), H, w_star, w0, T)
-    ws, ys = _run(optim.memory_m(*alg.tree_flatten()[0]), H, w_star, w0, T, jit=True)
+    ws, ys = _run(optim.memory_m(*alg.params), H, w_star, w0, T, jit=True)
     _assert_close(ws, ws_ref)
     _assert_close(ys, ys_ref)
     # from_algorithm and memory1 (M = 1) are the same transform
     ws2, _ = _run(optim.from_algorithm(alg), H, w_star, w0, T)
     _assert_close(ws2, ws_ref)
     if M == 1:
-        scal = [float(np.ravel(x)[0]) for x in alg.tree_flatten()[0]]
+        scal = [float(np.ravel(x)[0]) for x in alg.params]
         ws3, _ = _run(optim.memory1(*scal), H, w_star, w0, T)
         _assert_close(ws3, ws_ref)
 
@@ -217,9 +216,9 @@ _NAMED = {
     "decoupled_momentum": (optim.decoupled_momentum, lambda e, k, m: ja.am1_form(e, k, m),
                            [(0.1, 0.3, 0.6), (0.05, 0.5, 0.9)]),
     "jacobi_heavy_ball": (optim.jacobi_heavy_ball,
-                          lambda a, b, L: schedules.jacobi_heavy_ball(a, b, L, steps=21),
+                          lambda a, b, L: ja.jacobi_heavy_ball(a, b, L, steps=21),
                           [(0.5, 0.0, 2.0), (1.3, -0.5, 1.5)]),
-    "am1": (optim.am1, lambda *p: schedules.am1(*p, steps=21),
+    "am1": (optim.am1, lambda *p: ja.am1(*p, steps=21),
             [(0.5, 0.9, 1.0, 0.2, 0.5, 1.0), (0.3, 0.7, 2.0, 0.4, 0.3, 2.0)]),
 }
 
@@ -310,7 +309,7 @@ def test_am1_full_batch_equals_simulate_and_torch_nesterov():
     H, w_star = np.diag(lam), np.zeros(5)
     w0 = np.array([1.0, -0.7, 0.4, 0.9, -1.2])
     T = 60
-    alg = schedules.am1(0.5, 0.9, 1.0, 0.4, 0.5, 1.0, steps=T + 1)
+    alg = ja.am1(0.5, 0.9, 1.0, 0.4, 0.5, 1.0, steps=T + 1)
     ws_ref, _ = _reference(_scheduled(alg), H, w_star, w0, T)
     ws, _ = _run(optim.am1(0.5, 0.9, 1.0, 0.4, 0.5, 1.0), H, w_star, w0, T, jit=True)
     _assert_close(ws, ws_ref)

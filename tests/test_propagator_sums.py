@@ -10,7 +10,7 @@ from jaxaccel.propagators import heavy_ball_sums, memory1_sums, propagator_sums
 def _brute_sums(spec, alg, b, tau, n_terms=3000):
     """sum_{n>=1} of the propagators (17)-(18) by iterating A_lambda on the packets in numpy."""
     lam, c2, m = (np.asarray(x) for x in (spec.eigenvalues, spec.c2, spec.weights))
-    alpha, a, bv, c, D = (np.asarray(x) for x in alg.tree_flatten()[0])
+    alpha, a, bv, c, D = (np.asarray(x) for x in alg.params)
     M = a.size
     K = M + 1
     S0 = np.zeros((K, K)); S0[0, 0] = 1; S0[0, 1:] = bv; S0[1:, 1:] = D

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import pytest
 
 import jaxaccel as ja
-import jaxaccel.runner
+import jaxaccel.moments.long
 
 
 # ------------------------------------------------------------------------------------ grids
@@ -32,8 +32,8 @@ def test_grid_matches_separate_runs_and_chunks_under_budget():
                 r = ja.simulate(s, ja.heavy_ball(a, b), 120, bs, record="log")
                 np.testing.assert_allclose(g.loss[i, j, k], r.loss, rtol=1e-13)
                 assert bool(g.diverged[i, j, k]) == bool(r.diverged)
-    assert ja.grid.chunk_size(s, 1, 10**6, 1e4) == 1
-    assert ja.grid.chunk_size(s, 1, 10**6, 1e9) > 100
+    assert ja.moments.chunk_size(s, 1, 10**6, 1e4) == 1
+    assert ja.moments.chunk_size(s, 1, 10**6, 1e9) > 100
 
 
 def test_grid_sweeps_tau_and_rejects_bad_grids():
@@ -177,7 +177,7 @@ def test_checkpoint_resume_after_interruption_gives_identical_curve(tmp_path, mo
     np.testing.assert_allclose(ref.loss, one.loss, rtol=1e-12)
 
     ckpt = tmp_path / "run.npz"
-    real = jaxaccel.runner.simulate
+    real = jaxaccel.moments.long.simulate
     calls = {"n": 0}
 
     def dying(*args, **kwargs):
@@ -186,12 +186,12 @@ def test_checkpoint_resume_after_interruption_gives_identical_curve(tmp_path, mo
             raise KeyboardInterrupt("killed")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(jaxaccel.runner, "simulate", dying)
+    monkeypatch.setattr(jaxaccel.moments.long, "simulate", dying)
     with pytest.raises(KeyboardInterrupt):
         ja.run_long(s, alg, 700, batch_size=5.0, record="log", chunk_steps=100,
                     checkpoint=str(ckpt))
     assert ckpt.exists() and int(np.load(ckpt)["t"]) == 300
-    monkeypatch.setattr(jaxaccel.runner, "simulate", real)
+    monkeypatch.setattr(jaxaccel.moments.long, "simulate", real)
     resumed = ja.run_long(s, alg, 700, batch_size=5.0, record="log", chunk_steps=100,
                           checkpoint=str(ckpt))
     np.testing.assert_array_equal(np.asarray(resumed.loss), np.asarray(ref.loss))

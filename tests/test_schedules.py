@@ -22,7 +22,6 @@ import pytest
 from scipy.special import erf, eval_jacobi, gamma
 
 import jaxaccel as ja
-from jaxaccel import schedules as S
 from conftest import tol
 
 # Parameters of the spec's AM1 check (§7.2) and the issue's acceptance.
@@ -97,7 +96,7 @@ JACOBI_AB = [(0.5, 0.0), (1.3, -0.5), (2.0, 1.0), (-0.5, -0.5), (0.3, -0.3), (0.
 def test_jacobi_recurrence_is_normalised_jacobi_polynomial(a, b, L):
     """HB with the schedule: r_{t+1} = (1 - alpha_t lam + beta_t) r_t - beta_t r_{t-1}."""
     T = 120
-    alpha, beta = _hb_params(S.jacobi_heavy_ball(a, b, L, T))
+    alpha, beta = _hb_params(ja.jacobi_heavy_ball(a, b, L, T))
     lam = np.linspace(0.0, L, 57)
     r_prev, r = np.ones_like(lam), np.ones_like(lam)  # w_{-1} = w_0
     worst = 0.0
@@ -115,7 +114,7 @@ def test_full_batch_jacobi_loss_is_the_jacobi_kernel_loss(a, b):
     lam = np.sort(rng.uniform(0.01, 1.0, 40))[::-1]
     c2 = rng.uniform(0.1, 1.0, 40)
     L, T = 1.2, 150
-    res = ja.simulate(ja.Spectrum(lam, c2), S.jacobi_heavy_ball(a, b, L, T), T)
+    res = ja.simulate(ja.Spectrum(lam, c2), ja.jacobi_heavy_ball(a, b, L, T), T)
     t = np.arange(T + 1)
     r = np.stack([_normalised_jacobi(n, a, b, lam, L) for n in t])
     ref = 0.5 * np.sum(lam * c2 * r**2, axis=1)
@@ -126,7 +125,7 @@ def test_full_batch_jacobi_loss_is_the_jacobi_kernel_loss(a, b):
 def test_jacobi_asymptotics(a, b):
     """Spec §8.1: alpha_n -> 4/L, 1 - beta_n ~ (2a+1)/n, alpha_eff ~ 4n/((2a+1)L), errors O(1/n)."""
     L = 3.0
-    sch = S.jacobi_schedule(a, b, L)
+    sch = ja.jacobi_schedule(a, b, L)
     n = np.array([1e4, 1e6])
     alpha, beta = np.asarray(sch.alpha(n)), np.asarray(sch.beta(n))
     aeff = np.asarray(ja.effective_learning_rate(ja.heavy_ball(alpha, beta)))
@@ -139,8 +138,8 @@ def test_jacobi_asymptotics(a, b):
 def test_jacobi_callables_are_optax_style_and_jit_vmap_friendly():
     """Callables of a traced count agree with the schedule arrays; vmap over L."""
     T = 50
-    alg = S.jacobi_heavy_ball(0.5, 0.0, 2.0, T)
-    sch = S.jacobi_schedule(0.5, 0.0, 2.0)
+    alg = ja.jacobi_heavy_ball(0.5, 0.0, 2.0, T)
+    sch = ja.jacobi_schedule(0.5, 0.0, 2.0)
     counts = jnp.arange(T)
     a_jit = jax.jit(lambda c: sch.alpha(c))(counts)
     b_each = jnp.stack([jax.jit(sch.beta)(jnp.int32(k)) for k in (0, 7, 49)])
@@ -148,12 +147,12 @@ def test_jacobi_callables_are_optax_style_and_jit_vmap_friendly():
     np.testing.assert_array_equal(b_each, np.asarray(alg.D)[[0, 7, 49], 0, 0])
     # L traced under vmap: alpha scales exactly like 1/L, beta does not depend on L
     Ls = jnp.array([1.0, 2.0, 4.0])
-    al = jax.vmap(lambda L: S.jacobi_heavy_ball(0.5, 0.0, L, T).alpha)(Ls)
+    al = jax.vmap(lambda L: ja.jacobi_heavy_ball(0.5, 0.0, L, T).alpha)(Ls)
     np.testing.assert_allclose(al * Ls[:, None], np.broadcast_to(al[0] * 1.0, al.shape), rtol=1e-15)
     # alpha_0 = (a+b+2)/(L(a+1)), beta_0 = 0 at the removable singularity a + b = -1, 0
-    assert float(S.jacobi_schedule(-0.4, -0.6, 2.0).alpha(0)) == pytest.approx(1.0 / (2.0 * 0.6), rel=1e-15)
-    assert float(S.jacobi_schedule(0.0, 0.0, 1.0).beta(0)) == 0.0
-    assert np.isfinite(np.asarray(S.jacobi_schedule(0.0, 0.0, 1.0).beta(jnp.arange(5)))).all()
+    assert float(ja.jacobi_schedule(-0.4, -0.6, 2.0).alpha(0)) == pytest.approx(1.0 / (2.0 * 0.6), rel=1e-15)
+    assert float(ja.jacobi_schedule(0.0, 0.0, 1.0).beta(0)) == 0.0
+    assert np.isfinite(np.asarray(ja.jacobi_schedule(0.0, 0.0, 1.0).beta(jnp.arange(5)))).all()
 
 
 def test_full_batch_jacobi_rate_is_t_to_minus_two_zeta():
@@ -166,7 +165,7 @@ def test_full_batch_jacobi_rate_is_t_to_minus_two_zeta():
     zeta = 0.5
     s = ja.power_law_continuum(2.0, zeta, n_max=1e7, n_head=300, panels_per_decade=12)
     T = 3000
-    res = ja.simulate(s, S.jacobi_heavy_ball(zeta, 0.0, 2.0 * float(s.lambda_max), T), T,
+    res = ja.simulate(s, ja.jacobi_heavy_ball(zeta, 0.0, 2.0 * float(s.lambda_max), T), T,
                       record=("log", 120))
     fit = ja.fit_power_law(res.steps, res.loss, (300, T))
     assert abs(fit.exponent - (-2 * zeta)) < 0.05, fit
@@ -178,7 +177,7 @@ def test_full_batch_jacobi_rate_long():
     s = ja.power_law_spectrum(400_000, nu=2.0, zeta=zeta)
     T = 10_000
     for L in (float(s.lambda_max) * 1.01, 2.0 * float(s.lambda_max)):
-        res = ja.simulate(s, S.jacobi_heavy_ball(zeta, 0.0, L, T), T, record=("log", 150))
+        res = ja.simulate(s, ja.jacobi_heavy_ball(zeta, 0.0, L, T), T, record=("log", 150))
         fit = ja.fit_power_law(res.steps, res.loss, (1000, T))
         assert abs(fit.exponent - (-2 * zeta)) < 0.05, (L, fit)
 
@@ -207,12 +206,12 @@ def test_noisy_jacobi_diverges_at_the_running_noise_sum_onset():
     s = ja.power_law_spectrum(**ONSET_SPEC)
     tau = (1.0, -1.0)
     T = 10_000  # the b = 1000 run reaches 1e10 L_0 at t ~ 8e3
-    alg = S.jacobi_heavy_ball(**JACOBI_NOISE, steps=T)
+    alg = ja.jacobi_heavy_ball(**JACOBI_NOISE, steps=T)
     sub = np.arange(600)  # covers the b = 1000 onset (~455)
     onsets = []
     for batch in ONSET_BATCHES:
         U_ref = _closed_form_U(s, alg, batch, tau, sub)
-        run = S.running_noise_sum(s, alg, batch, tau, steps=sub)
+        run = ja.running_noise_sum(s, alg, batch, tau, steps=sub)
         np.testing.assert_array_equal(run.steps, sub)
         np.testing.assert_allclose(run.U, U_ref, rtol=1e-10)
         np.testing.assert_allclose(run.U_tilde, U_ref, rtol=1e-10)
@@ -235,7 +234,7 @@ def test_noisy_jacobi_diverges_at_the_running_noise_sum_onset():
 def test_am1_mapping_triplet_and_effective_learning_rate():
     """delta_t, alpha_eff,t and q0 = beta eta' read back from the matrix form (§7.1-7.2)."""
     T, theta = 300, 0.3
-    alg = S.am1(theta=theta, steps=T, **AM1_KW)
+    alg = ja.am1(theta=theta, steps=T, **AM1_KW)
     t = np.arange(T, dtype=float)
     x = t + AM1_KW["t0"]
     delta = AM1_KW["delta0"] * x ** -AM1_KW["kappa"]
@@ -250,7 +249,7 @@ def test_am1_mapping_triplet_and_effective_learning_rate():
     # spec mapping: eta' = q0/(1-delta), eta = delta (alpha_eff - q0/(1-delta))
     np.testing.assert_allclose(Q[:, 0] / (1 - delta), AM1_KW["eta_kick"], rtol=1e-13)
     # the callables agree with the arrays
-    sch = S.am1_schedule(theta=theta, **AM1_KW)
+    sch = ja.am1_schedule(theta=theta, **AM1_KW)
     for f, ref in ((sch.delta, delta), (sch.alpha_eff, aeff), (sch.eta, eta), (sch.beta, beta),
                    (sch.q0, beta * AM1_KW["eta_kick"])):
         np.testing.assert_allclose(jax.jit(f)(jnp.arange(T)), ref, rtol=1e-13)
@@ -265,7 +264,7 @@ def test_am1_matches_pytorch_form_iteration():
     O, _ = np.linalg.qr(rng.normal(size=(d, d)))
     H = O @ np.diag(lam) @ O.T
     w_star = rng.normal(size=d)
-    sch = S.am1_schedule(theta=0.4, **AM1_KW)
+    sch = ja.am1_schedule(theta=0.4, **AM1_KW)
     eta, beta = np.asarray(sch.eta(np.arange(T))), np.asarray(sch.beta(np.arange(T)))
     e, v = -w_star, np.zeros(d)  # e = w - w*, iterated directly (no cancellation), w0 = 0
     ref = []
@@ -276,7 +275,7 @@ def test_am1_matches_pytorch_form_iteration():
         g = H @ e
         v = beta[t] * v + g
         e = e - eta[t] * v - AM1_KW["eta_kick"] * g
-    res = ja.simulate(ja.Spectrum.from_covariance(H, w_star), S.am1(theta=0.4, steps=T, **AM1_KW), T)
+    res = ja.simulate(ja.Spectrum.from_covariance(H, w_star), ja.am1(theta=0.4, steps=T, **AM1_KW), T)
     ref = np.asarray(ref)
     # roundoff of the trajectories: relative 1e-12 plus eps-level error of e_t against |e_0|
     bound = 1e-12 * ref + 1e-13 * np.sqrt(ref * ref[0])
@@ -294,7 +293,7 @@ def test_am1_rates_reduced_vmapped_over_theta():
     thetas = jnp.array([0.0, 0.2, 0.4])
 
     def run(th):
-        return ja.simulate(s, S.am1(theta=th, steps=T, **AM1_KW), T, batch_size=10,
+        return ja.simulate(s, ja.am1(theta=th, steps=T, **AM1_KW), T, batch_size=10,
                            tau=(1.0, -1.0), record=("log", 80))
 
     res = jax.jit(jax.vmap(run))(thetas)
@@ -320,7 +319,7 @@ def test_am1_rates_acceptance_long():
     def runs(panels):
         s = ja.power_law_continuum(2.0, zeta, n_max=N, panels_per_decade=panels)
         return jax.jit(jax.vmap(lambda th: ja.simulate(
-            s, S.am1(theta=th, steps=T, **AM1_KW), T, batch_size=10, tau=(1.0, -1.0),
+            s, ja.am1(theta=th, steps=T, **AM1_KW), T, batch_size=10, tau=(1.0, -1.0),
             record=("log", 150))))(jnp.asarray(thetas))
 
     res, coarse = runs(24), runs(12)
@@ -345,14 +344,14 @@ def test_theta_above_range_is_flagged_and_diverges():
     for theta in (0.0, 0.2, 0.4, 0.45):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            assert S.check_am1_exponents(theta, kappa=0.9, nu=2.0)
+            assert ja.check_am1_exponents(theta, kappa=0.9, nu=2.0)
     for theta in (0.8, 0.46, 1.0, -0.1):
-        with pytest.warns(S.AM1ExponentWarning, match="outside the allowed range"):
-            assert not S.check_am1_exponents(theta, kappa=0.9, nu=2.0)
-    assert S.am1_theta_max(0.9, 2.0) == pytest.approx(0.45, rel=1e-15)
+        with pytest.warns(ja.AM1ExponentWarning, match="outside the allowed range"):
+            assert not ja.check_am1_exponents(theta, kappa=0.9, nu=2.0)
+    assert ja.am1_theta_max(0.9, 2.0) == pytest.approx(0.45, rel=1e-15)
     s = ja.power_law_spectrum(300, nu=2.0, zeta=0.5)
     T = 3000
-    run = jax.vmap(lambda th: ja.simulate(s, S.am1(theta=th, steps=T, **AM1_KW), T, batch_size=10,
+    run = jax.vmap(lambda th: ja.simulate(s, ja.am1(theta=th, steps=T, **AM1_KW), T, batch_size=10,
                                           tau=(1.0, -1.0), record=10))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -360,14 +359,14 @@ def test_theta_above_range_is_flagged_and_diverges():
     assert bool(res.diverged[0]) and 0 < int(res.diverged_at[0]) < T
     assert not bool(res.diverged[2])  # the edge of the range does not
     steps = np.arange(0, T, 10)
-    mon = S.running_noise_sum(s, S.am1(theta=0.8, steps=T, **AM1_KW), 10, (1.0, -1.0), steps=steps)
+    mon = ja.running_noise_sum(s, ja.am1(theta=0.8, steps=T, **AM1_KW), 10, (1.0, -1.0), steps=steps)
     t_pred = int(mon.onset)
     loss = np.asarray(res.loss[1])
     t_min = int(np.asarray(res.steps[1])[np.argmin(loss)])
     assert 0 < t_pred < T and abs(t_min - t_pred) <= 0.2 * t_pred, (t_min, t_pred)
     k = int(np.argmin(loss))  # after it the loss grows monotonically (1.27x by T)
     assert np.all(np.diff(loss[k:]) > 0) and loss[-1] > 1.2 * loss[k]
-    ok = S.running_noise_sum(s, S.am1(theta=0.45, steps=T, **AM1_KW), 10, (1.0, -1.0), steps=steps)
+    ok = ja.running_noise_sum(s, ja.am1(theta=0.45, steps=T, **AM1_KW), 10, (1.0, -1.0), steps=steps)
     assert int(ok.onset) == -1 and float(np.max(ok.U)) < 0.5
 
 
@@ -376,10 +375,10 @@ def test_theta_08_diverges_long():
     """theta = 0.8: the loss turns up at the U_Sigma onset (~1.3e3) and passes 1e10 L_0 later."""
     s = ja.power_law_spectrum(300, nu=2.0, zeta=0.5)
     T = 150_000
-    res = _quiet_simulate(s, S.am1(theta=0.8, steps=T, **AM1_KW), T, batch_size=10,
+    res = _quiet_simulate(s, ja.am1(theta=0.8, steps=T, **AM1_KW), T, batch_size=10,
                           tau=(1.0, -1.0), record=("log", 100))
     assert bool(res.diverged) and int(res.diverged_at) > 0
-    ok = ja.simulate(s, S.am1(theta=0.45, steps=T, **AM1_KW), T, batch_size=10,
+    ok = ja.simulate(s, ja.am1(theta=0.45, steps=T, **AM1_KW), T, batch_size=10,
                      tau=(1.0, -1.0), record=("log", 100))
     assert not bool(ok.diverged)
 
@@ -392,14 +391,14 @@ def test_running_noise_sum_am1_closed_form_and_general_tau():
     steps = np.arange(0, T, 10)  # (the shapes of the other AM1 monitor tests: one compilation)
     pick = np.array([0, 1, 10, 100, 299])
     for theta in (0.2, 0.8):
-        alg = S.am1(theta=theta, steps=T, **AM1_KW)
-        sch = S.am1_schedule(theta=theta, **AM1_KW)
+        alg = ja.am1(theta=theta, steps=T, **AM1_KW)
+        sch = ja.am1_schedule(theta=theta, **AM1_KW)
         delta, aeff, q0 = (np.asarray(f(steps)) for f in (sch.delta, sch.alpha_eff, sch.q0))
-        run0 = S.running_noise_sum(s, alg, 10, (1.0, 0.0), steps=steps)
+        run0 = ja.running_noise_sum(s, alg, 10, (1.0, 0.0), steps=steps)
         np.testing.assert_allclose(run0.U, _memory1_noise_sum_np(lam, delta, aeff, q0, 10.0),
                                    rtol=1e-10)
-        run1 = S.running_noise_sum(s, alg, 10, (1.0, -1.0), steps=steps)
-        prm = [np.asarray(x) for x in alg.tree_flatten()[0]]
+        run1 = ja.running_noise_sum(s, alg, 10, (1.0, -1.0), steps=steps)
+        prm = [np.asarray(x) for x in alg.params]
         for i in pick:
             t = steps[i]
             U, Ut = _resolvent_noise_sum_np(lam, prm[0][t], prm[1][t, 0], prm[2][t, 0],
@@ -422,7 +421,7 @@ def test_adiabatic_power_law_form_249_matches_the_sum():
     s = ja.power_law_spectrum(N, nu=nu, zeta=zeta)
     A = np.array([1e3, 1e4, 1e6])
     # stationary GD with alpha = 1: cumulative learning rate A_t = t
-    p = S.adiabatic_loss(s, ja.gd(1.0), A.astype(np.int64))
+    p = ja.adiabatic_loss(s, ja.gd(1.0), A.astype(np.int64))
     np.testing.assert_allclose(p.cumulative_lr, A, rtol=1e-15)
     Q = s.power_law.Q
     pl = Q * gamma(zeta + 1) * (2.0 * A) ** -zeta
@@ -443,7 +442,7 @@ def test_adiabatic_prediction_approaches_full_batch_gd():
     s = ja.power_law_spectrum(50_000, nu=1.5, zeta=zeta)
     t = np.array([100, 1000, 3000])
     res = ja.simulate(s, ja.gd(0.8), int(t[-1]), record=t)
-    p = S.adiabatic_loss(s, ja.gd(0.8), t)
+    p = ja.adiabatic_loss(s, ja.gd(0.8), t)
     rel = np.asarray(p.loss) / np.asarray(res.loss) - 1
     np.testing.assert_allclose(rel * t, zeta * (zeta + 1) / 4, rtol=0.03)
 
@@ -452,14 +451,14 @@ def test_applied_learning_rate_heavy_ball_closed_form():
     """Stationary HB: A^app_t = alpha/(1-beta) (t - beta (1 - beta^t)/(1-beta)) exactly."""
     alpha, beta = 0.3, 0.8
     t = np.array([0, 1, 2, 7, 100, 2000])
-    got = np.asarray(S.applied_learning_rate(ja.heavy_ball(alpha, beta), t))
+    got = np.asarray(ja.applied_learning_rate(ja.heavy_ball(alpha, beta), t))
     ref = alpha / (1 - beta) * (t - beta * (1 - beta**t) / (1 - beta))
     np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-15)
     # the same HB written as a (constant) schedule gives the same numbers
     sched = ja.heavy_ball(np.full(2000, alpha), np.full(2000, beta))
-    np.testing.assert_allclose(S.applied_learning_rate(sched, t), ref, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(ja.applied_learning_rate(sched, t), ref, rtol=1e-13, atol=1e-15)
     # plain GD (memory 0): A_t = alpha t
-    np.testing.assert_allclose(S.applied_learning_rate(ja.gd(0.7), t), 0.7 * t, rtol=1e-15)
+    np.testing.assert_allclose(ja.applied_learning_rate(ja.gd(0.7), t), 0.7 * t, rtol=1e-15)
 
 
 def test_applied_learning_rate_is_the_small_lambda_response_of_am1():
@@ -467,7 +466,7 @@ def test_applied_learning_rate_is_the_small_lambda_response_of_am1():
     lambda and Richardson-extrapolated to lambda -> 0, equals A^app_t (rtol 1e-7); A^app_t lags
     the adiabatic A_t = sum_{s<t} alpha_eff,s (the buffer still holds recent gradients)."""
     T = 400
-    sch = S.am1_schedule(theta=0.4, **AM1_KW)
+    sch = ja.am1_schedule(theta=0.4, **AM1_KW)
     eta, beta = np.asarray(sch.eta(np.arange(T))), np.asarray(sch.beta(np.arange(T)))
 
     def response(lam):
@@ -482,13 +481,13 @@ def test_applied_learning_rate_is_the_small_lambda_response_of_am1():
     lam = 1e-7
     ref = 2 * response(lam) - response(2 * lam)  # removes the O(lambda) term
     steps = np.array([0, 1, 2, 10, 100, 400])
-    got = np.asarray(S.applied_learning_rate(S.am1(theta=0.4, steps=T, **AM1_KW), steps))
+    got = np.asarray(ja.applied_learning_rate(ja.am1(theta=0.4, steps=T, **AM1_KW), steps))
     np.testing.assert_allclose(got, ref[steps], rtol=1e-7, atol=1e-12)
     A = np.concatenate([[0.0], np.cumsum((np.arange(T) + 1.0) ** 0.4)])[steps]
     assert np.all(got[3:] < A[3:]) and np.all(got[3:] > 0.3 * A[3:])
     # adiabatic_loss carries A_t = sum_{s<t} alpha0 (s+t0)^theta, A^app_t and both signal sums
     s = ja.power_law_spectrum(100, nu=2.0, zeta=0.5)
-    p = S.adiabatic_loss(s, S.am1(theta=0.4, steps=T, **AM1_KW), steps)
+    p = ja.adiabatic_loss(s, ja.am1(theta=0.4, steps=T, **AM1_KW), steps)
     np.testing.assert_allclose(p.cumulative_lr, A, rtol=1e-13)
     # (249) for AM1: sum_{s<t} alpha_eff,s ~ alpha0 t^{1+theta} / (1+theta)
     assert A[-1] / (T**1.4 / 1.4) == pytest.approx(1.0, abs=5e-3)
@@ -500,10 +499,10 @@ def test_applied_learning_rate_is_the_small_lambda_response_of_am1():
 
 def test_adiabatic_loss_with_noise_uses_running_sum():
     s = ja.power_law_spectrum(300, nu=2.0, zeta=0.5)
-    alg = S.am1(theta=0.4, steps=3000, **AM1_KW)
+    alg = ja.am1(theta=0.4, steps=3000, **AM1_KW)
     steps = np.arange(10, 3001, 10)  # the last one, T, uses the parameters of step T - 1
-    p = S.adiabatic_loss(s, alg, steps, batch_size=10, tau=(1.0, 0.0))
-    run = S.running_noise_sum(s, alg, 10, (1.0, 0.0), steps=np.minimum(steps, 2999))
+    p = ja.adiabatic_loss(s, alg, steps, batch_size=10, tau=(1.0, 0.0))
+    run = ja.running_noise_sum(s, alg, 10, (1.0, 0.0), steps=np.minimum(steps, 2999))
     np.testing.assert_allclose(p.U, run.U_tilde, rtol=1e-14)
     np.testing.assert_allclose(p.loss, np.asarray(p.V) / (2 * (1 - np.asarray(run.U))), rtol=1e-14)
 
@@ -534,7 +533,7 @@ def test_am1_rejects_bad_input(kwargs, match):
     args = dict(AM1_KW, theta=0.2, steps=10)
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
-        S.am1(**args)
+        ja.am1(**args)
 
 
 @pytest.mark.parametrize(
@@ -546,21 +545,21 @@ def test_jacobi_rejects_bad_input(kwargs, match):
     args = dict(a=0.5, b=0.0, L=2.0, steps=10)
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
-        S.jacobi_heavy_ball(**args)
+        ja.jacobi_heavy_ball(**args)
 
 
 def test_helpers_reject_bad_input():
     with pytest.raises(ValueError, match="kappa"):
-        S.check_am1_exponents(0.2, kappa=1.0, nu=2.0)
+        ja.check_am1_exponents(0.2, kappa=1.0, nu=2.0)
     with pytest.raises(ValueError, match="nu"):
-        S.check_am1_exponents(0.2, kappa=0.5, nu=1.0)
+        ja.check_am1_exponents(0.2, kappa=0.5, nu=1.0)
     with pytest.raises(ValueError, match="theta"):
-        S.check_am1_exponents(np.nan, kappa=0.5, nu=2.0)
+        ja.check_am1_exponents(np.nan, kappa=0.5, nu=2.0)
     s = ja.power_law_spectrum(10, nu=2.0, zeta=0.5)
     with pytest.raises(ValueError, match="steps"):
-        S.adiabatic_loss(s, S.am1(theta=0.2, steps=10, **AM1_KW), np.array([11]))
+        ja.adiabatic_loss(s, ja.am1(theta=0.2, steps=10, **AM1_KW), np.array([11]))
     with pytest.raises(ValueError, match="steps"):
-        S.adiabatic_loss(s, ja.gd(1.0), np.array([-1]))
+        ja.adiabatic_loss(s, ja.gd(1.0), np.array([-1]))
 
 
 @pytest.mark.parametrize(
@@ -571,7 +570,7 @@ def test_helpers_reject_bad_input():
 )
 def test_running_noise_sum_rejects_bad_input(kwargs, match):
     args = dict(spectrum=ja.power_law_spectrum(10, nu=2.0, zeta=0.5),
-                algorithm=S.jacobi_heavy_ball(0.5, 0.0, 2.0, 10), batch_size=10)
+                algorithm=ja.jacobi_heavy_ball(0.5, 0.0, 2.0, 10), batch_size=10)
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
-        S.running_noise_sum(**args)
+        ja.running_noise_sum(**args)

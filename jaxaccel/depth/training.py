@@ -27,7 +27,7 @@ import optax
 
 from jaxaccel import _validation as V
 from jaxaccel._typing import ArrayLike, Float, Int, Scalar
-from jaxaccel.moments import RecordSpec, record_steps
+from jaxaccel.record import RecordSpec, record_steps
 from jaxaccel.depth.end_to_end import Depth, check_depth, end_to_end_update
 from jaxaccel.depth.losses import LossLike, LpRegression, as_loss
 from jaxaccel.depth.networks import LayersLike, check_layers, end_to_end_matrix, layer_gradients

@@ -48,8 +48,6 @@ import jax.numpy as jnp
 import optax
 
 import jaxaccel as ja
-from jaxaccel import data as jd
-from jaxaccel import montecarlo as mc
 from jaxaccel import optim
 from jaxaccel import plotting
 
@@ -112,7 +110,7 @@ def initial_networks(key, d_in, width, d_out, seeds):
     Drawn eagerly, outside the training program, so every optimizer starts from the same
     networks and the compiled program holds no Gaussian sampler.
     """
-    nets = [jd.mlp_init(jax.random.fold_in(key, s), d_in, width, d_out) for s in range(seeds)]
+    nets = [ja.ntk_mlp_init(jax.random.fold_in(key, s), d_in, width, d_out) for s in range(seeds)]
     return stack_algorithms(nets)
 
 
@@ -139,11 +137,11 @@ def train_network(algorithms, X, Y, params0, batch, record, key):
     L0 = 0.5 * float(jnp.sum(Y * Y)) / n
 
     def full_loss(p):
-        r = jd.mlp_apply(p, X) - Y
+        r = ja.ntk_mlp_apply(p, X) - Y
         return 0.5 * jnp.sum(r * r) / n
 
     def batch_loss(p, idx):
-        r = jd.mlp_apply(p, X[idx]) - Y[idx]
+        r = ja.ntk_mlp_apply(p, X[idx]) - Y[idx]
         return 0.5 * jnp.sum(r * r) / idx.shape[0]
 
     def run(alg, p0, k):
@@ -239,11 +237,11 @@ def main(argv=None):
     key = jax.random.PRNGKey(cfg["seed"])
 
     # 1. NTK spectrum and exponents (one eigendecomposition serves the spectrum and the MC model)
-    X, Y = jd.load_digits(n)
-    data, e0 = mc.kernel_regression_data(jd.relu_ntk(X), Y, replace=False)
+    X, Y = ja.load_digits(n)
+    data, e0 = ja.kernel_regression_data(ja.relu_ntk(X), Y, replace=False)
     spectrum = data.spectrum(e0)
     k_range = (max(3, n // 100), n // 5)
-    fit = jd.fit_spectrum_exponents(spectrum, k_range=k_range)
+    fit = ja.fit_spectrum_exponents(spectrum, k_range=k_range)
     nu, zeta = fit.nu, fit.zeta
     theta = ja.am1_theta_max(AM1["kappa"], nu) if nu > 1 else 0.0  # the edge of the allowed range
     print(f"digits: n={n}, NTK spectrum: nu = {nu:.3f}, zeta = {zeta:.3f} "
@@ -253,14 +251,14 @@ def main(argv=None):
     rec = ja.log_steps(T, 40)
 
     # 2. SE predictions on the NTK spectrum (batch factor (n - b)/((n - 1) b)), both noise models
-    se = {name: {tau: mc.predict_se(data, alg, e0, T, b, tau=tau, record=rec)
+    se = {name: {tau: ja.predict_se(data, alg, e0, T, b, tau=tau, record=rec)
                  for tau in ((1.0, 1.0), (1.0, -1.0))} for name, alg in algs.items()}
 
     # 3. linearised model: Monte Carlo of the kernel regression, driven by the optax transforms
     lin = {}
     for name, alg in algs.items():
         key, sub = jax.random.split(key)
-        lin[name] = mc.monte_carlo_sgd(data, alg, e0, T, b, n_seeds=cfg["mc_seeds"], key=sub,
+        lin[name] = ja.monte_carlo_sgd(data, alg, e0, T, b, n_seeds=cfg["mc_seeds"], key=sub,
                                        record=rec, chunk=min(cfg["mc_seeds"], 64))
 
     # 4. the network, every optimizer and seed in one program

@@ -91,8 +91,8 @@ def main(argv=None):
     # the same number of nodes everywhere: stack the arrays and vmap one compiled run over the
     # grid and the algorithms (the power-law metadata is only needed by predict_loss)
     names = list(ALGORITHMS)
-    leaves = [s.tree_flatten()[0] for s in spectra] * len(names)
-    stacked = ja.Spectrum.tree_unflatten(None, [jnp.stack(x) for x in zip(*leaves)])
+    plain = [ja.Spectrum(s.eigenvalues, s.c2, s.weights) for s in spectra] * len(names)
+    stacked = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *plain)
     algs = [_algorithm(name) for name in names for _ in points]
     stacked_algs = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *algs)
     res = jax.jit(jax.vmap(lambda sp, alg: ja.simulate(sp, alg, T, batch_size=BATCH, tau=TAU,

@@ -1,6 +1,6 @@
 """Spectra of quadratic problems: eigenvalues of H and the initial-error coefficients.
 
-Spec: ``sgd_memory.md`` §1. A quadratic problem
+Theory: ``docs/theory/sgd_memory.md`` §1. A quadratic problem
 
 .. math::  L(w) = \\tfrac12 \\langle w - w^*, H (w - w^*) \\rangle,\\qquad H e_k = \\lambda_k e_k
 
@@ -21,7 +21,10 @@ import jax.numpy as jnp
 from jax.typing import DTypeLike
 
 from jaxaccel import _validation as V
+from jaxaccel._pytree import pytree_dataclass, replace, static_field
 from jaxaccel._typing import ArrayLike, Coefficients, Eigenvalues, Float
+
+__all__ = ["PowerLaw", "Spectrum", "power_law_spectrum"]
 
 
 class PowerLaw(NamedTuple):
@@ -36,7 +39,7 @@ class PowerLaw(NamedTuple):
     Q: float
 
 
-@jax.tree_util.register_pytree_node_class
+@pytree_dataclass
 class Spectrum:
     """Eigenvalues of ``H`` with the squared initial-error coefficients (a JAX pytree).
 
@@ -54,6 +57,11 @@ class Spectrum:
         >>> float(s.initial_loss)   # 1/2 sum lambda_k c2_k
         1.0
     """
+
+    eigenvalues: jax.Array
+    c2: jax.Array
+    weights: jax.Array
+    power_law: Optional[PowerLaw] = static_field(None)
 
     def __init__(self, eigenvalues: Eigenvalues, c2: Coefficients,
                  weights: Optional[Float[ArrayLike, "N"]] = None,
@@ -86,17 +94,6 @@ class Spectrum:
         self.weights = weights
         self.power_law = power_law
 
-    # -- pytree protocol (no validation when JAX rebuilds the object) --
-    def tree_flatten(self):
-        return (self.eigenvalues, self.c2, self.weights), self.power_law
-
-    @classmethod
-    def tree_unflatten(cls, aux, children):
-        obj = object.__new__(cls)
-        obj.eigenvalues, obj.c2, obj.weights = children
-        obj.power_law = aux
-        return obj
-
     # -- derived quantities --
     @property
     def size(self) -> int:
@@ -118,9 +115,8 @@ class Spectrum:
 
     def astype(self, dtype) -> "Spectrum":
         """The same spectrum in another floating dtype (e.g. ``jnp.float32``)."""
-        return Spectrum.tree_unflatten(
-            self.power_law, [x.astype(dtype) for x in self.tree_flatten()[0]]
-        )
+        return replace(self, eigenvalues=self.eigenvalues.astype(dtype),
+                       c2=self.c2.astype(dtype), weights=self.weights.astype(dtype))
 
     def __repr__(self) -> str:
         pl = f", power_law={self.power_law}" if self.power_law is not None else ""
@@ -193,6 +189,13 @@ class Spectrum:
         order = np.argsort(-lam[keep])
         lam_k = lam[keep][order]
         return cls(lam_k, proj2[keep][order] / (n * lam_k))
+
+
+def check_spectrum(spectrum, name: str = "spectrum") -> Spectrum:
+    """Validate a :class:`Spectrum` argument (``ValueError`` naming ``name``)."""
+    if not isinstance(spectrum, Spectrum):
+        raise ValueError(f"{name} must be a Spectrum, got {type(spectrum).__name__}")
+    return spectrum
 
 
 def power_law_spectrum(

@@ -52,9 +52,12 @@ import jax.numpy as jnp
 
 from jaxaccel import _validation as V
 
+__all__ = ["KERNELS", "SOURCES", "HEADERS", "KernelStatus", "current_platform", "build", "status", "plan", "cache_dir"]
+
 _CSRC = Path(__file__).with_name("csrc")
-_SOURCES = {"cpu": _CSRC / "memory1_cpu.cc", "cuda": _CSRC / "memory1_se.cu"}
-_HEADERS = (_CSRC / "memory1_step.h", _CSRC / "memory1_ffi.h")
+#: kernel sources by platform, and the headers they share (all inside the package)
+SOURCES = {"cpu": _CSRC / "memory1_cpu.cc", "cuda": _CSRC / "memory1_se.cu"}
+HEADERS = (_CSRC / "memory1_step.h", _CSRC / "memory1_ffi.h")
 _TARGETS = {
     "cpu": {"float32": "jaxaccel_memory1_cpu_f32", "float64": "jaxaccel_memory1_cpu_f64"},
     "cuda": {"float32": "jaxaccel_memory1_f32", "float64": "jaxaccel_memory1_f64"},
@@ -134,9 +137,14 @@ def _compiler(platform: str) -> Optional[str]:
     return cxx if cxx and shutil.which(cxx) else (shutil.which("c++") or shutil.which("g++"))
 
 
-def _cache_dir() -> Path:
-    """``$JAXACCEL_CACHE``, else ``~/.cache/jaxaccel``, else a folder in the temporary directory
-    (when the home directory is not writable)."""
+def cache_dir() -> Path:
+    """Folder of the compiled kernels: ``$JAXACCEL_CACHE``, else ``~/.cache/jaxaccel``, else a
+    folder in the temporary directory (when the home directory is not writable).
+
+    Example:
+        >>> cache_dir().is_dir()
+        True
+    """
     env = os.environ.get("JAXACCEL_CACHE")
     for cand in ([Path(env)] if env else [Path.home() / ".cache" / "jaxaccel"]) + [
         Path(tempfile.gettempdir()) / f"jaxaccel-{os.getuid() if hasattr(os, 'getuid') else 0}"
@@ -164,7 +172,7 @@ def build(platform: str = "cpu", arch: Optional[str] = None, force: bool = False
         >>> shutil.which("c++") is None or build("cpu").suffix == ".so"
         True
     """
-    if platform not in _SOURCES:
+    if platform not in SOURCES:
         raise ValueError(f"platform must be 'cpu' or 'cuda', got {platform!r}")
     if arch is not None and not str(arch).isdigit():
         raise ValueError(f"arch must be a compute capability like '90', got {arch!r}")
@@ -182,13 +190,13 @@ def build(platform: str = "cpu", arch: Optional[str] = None, force: bool = False
         target = "cpu"
         flags = ["-O3", "-march=native", "-fopenmp-simd", "-std=c++20", "-shared", "-fPIC",
                  "-pthread"]
-    src = _SOURCES[platform]
+    src = SOURCES[platform]
     key = hashlib.sha256(
-        src.read_bytes() + b"".join(h.read_bytes() for h in _HEADERS) + jax.__version__.encode()
+        src.read_bytes() + b"".join(h.read_bytes() for h in HEADERS) + jax.__version__.encode()
         + target.encode()
         + (_cpu_signature().encode() if platform == "cpu" else b"")
     ).hexdigest()[:16]
-    cache = _cache_dir()
+    cache = cache_dir()
     out = cache / f"{src.stem}_{target}_{key}.so"
     if out.exists() and not force:
         return out
@@ -242,7 +250,7 @@ def status(platform: Optional[str] = None) -> KernelStatus:
         >>> st.platform, st.available == (st.reason == "")
         ('cpu', True)
     """
-    if platform is not None and platform not in _SOURCES:
+    if platform is not None and platform not in SOURCES:
         raise ValueError(f"platform must be 'cpu', 'cuda' or None, got {platform!r}")
     platform = platform or current_platform()
     if platform is None:
@@ -255,7 +263,7 @@ def status(platform: Optional[str] = None) -> KernelStatus:
     return KernelStatus(platform, True, "", got[1])
 
 
-def plan(n: int, configs: int = 1, dtype="float32", mode: str = "cuda", shift: bool = False,
+def plan(n: int, configs: int = 1, dtype: str = "float32", mode: str = "cuda", shift: bool = False,
          unit_weights: bool = True) -> dict:
     """The CUDA layout the kernel picks for ``n`` eigenvalues and ``configs`` configurations.
 
@@ -288,13 +296,13 @@ def plan(n: int, configs: int = 1, dtype="float32", mode: str = "cuda", shift: b
 
 def unsupported(static: dict, args: tuple, platform: Optional[str]) -> Optional[str]:
     """Why a prepared ``simulate`` call cannot run on the native kernel of ``platform``
-    (``None`` if it can). ``static``/``args`` are those of ``moments._prepare``.
+    (``None`` if it can). ``static``/``args`` are those of :func:`jaxaccel.moments.engine.prepare`.
 
     Example:
         >>> unsupported({}, (), "tpu")
         "no native kernel for platform 'tpu'"
     """
-    if platform not in _SOURCES:
+    if platform not in SOURCES:
         return f"no native kernel for platform {platform!r}"
     alg, inv_b = args[2], args[3]
     if alg.memory != 1:
@@ -395,7 +403,7 @@ def _differentiable(reference, **static):
 
 def run(lam, m, alg, inv_b, tau, rec, entries0, t0, threshold, *, steps, n_rec, shift,
         unit_weights, platform, mode, reference):
-    """Native counterpart of ``moments._run``: ``(loss, lossg, diverged, div_at, entries)``.
+    """Native counterpart of :func:`jaxaccel.moments.engine.run_scan`: ``(loss, lossg, diverged, div_at, entries)``.
 
     Traceable and vmappable (a vmapped call is one kernel call over all configurations).
     ``reference = (fn, ((name, value), ...))``: ``fn(*args, **dict(...))`` returns the same

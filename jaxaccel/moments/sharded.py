@@ -15,17 +15,20 @@ imported) gives four host devices for testing.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import jax
 from jax.sharding import Mesh, PartitionSpec as P
 from jax.typing import DTypeLike
 
-from jaxaccel.moments import MomentState, RecordSpec, SimulationResult, _prepare, _result, _run
 from jaxaccel._typing import Scalar
-from jaxaccel.algorithms import MemoryAlgorithm
-from jaxaccel.spectra import Spectrum
+from jaxaccel.algorithms.base import MemoryAlgorithm
+from jaxaccel.moments.engine import (MomentState, SimulationResult, make_result, prepare,
+                                     run_scan)
+from jaxaccel.noise import NoiseModel
+from jaxaccel.record import RecordSpec
+from jaxaccel.spectra.spectrum import Spectrum
 
 
 def shard_map(f: Callable[..., Any], mesh: Mesh, in_specs: Any, out_specs: Any,
@@ -78,8 +81,8 @@ def simulate_sharded(
     spectrum: Spectrum,
     algorithm: MemoryAlgorithm,
     steps: int,
-    batch_size: Optional[Scalar] = None,
-    tau: Tuple[Scalar, Scalar] = (1.0, -1.0),
+    batch_size: Union[None, Scalar, NoiseModel] = None,
+    tau: Optional[Tuple[Scalar, Scalar]] = None,
     record: RecordSpec = "all",
     *,
     mesh: Optional[Mesh] = None,
@@ -108,7 +111,7 @@ def simulate_sharded(
     if axis not in mesh.shape:
         raise ValueError(f"mesh has no axis named {axis!r} (axes {tuple(mesh.shape)})")
     n = mesh.shape[axis]
-    args, static, rec = _prepare(
+    args, static, rec = prepare(
         spectrum, algorithm, steps, batch_size, tau, record, dtype, divergence_threshold,
         initial, return_state, dense, unroll, shards=n,
     )
@@ -116,6 +119,6 @@ def simulate_sharded(
     in_specs = (P(axis), P(axis), P(), P(), P(), P(), espec, P(), P())
     state_spec = MomentState(P(), espec) if static["return_state"] else None
     out_specs = (P(), P(), P(), P(), state_spec)
-    fn = functools.partial(_run, **static, axis_name=axis)
+    fn = functools.partial(run_scan, **static, axis_name=axis)
     out = jax.jit(shard_map(fn, mesh, in_specs, out_specs))(*args)
-    return _result(rec, *out)
+    return make_result(rec, *out)

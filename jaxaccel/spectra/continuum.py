@@ -12,22 +12,20 @@ with weight ``w_j`` becomes a spectrum node with ``lambda_j = Lambda x_j^-nu``, 
 ``weights_j = w_j x_j`` and ``c2_j = weights_j c^2(x_j)``: since the dynamics are linear in the
 blocks of equal eigenvalues, this aggregation is exact for the nodes, and the only error is the
 quadrature error, which falls quickly with the panel density.
-:func:`continuum_error_estimate` measures it by comparing two resolutions.
+:func:`jaxaccel.continuum_error_estimate` measures it by comparing two resolutions.
 """
+
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Optional
 
 import numpy as np
 import jax.numpy as jnp
 from jax.typing import DTypeLike
 
 from jaxaccel import _validation as V
-from jaxaccel._typing import Scalar
-from jaxaccel.algorithms import MemoryAlgorithm
-from jaxaccel.moments import RecordSpec, SimulationResult
-from jaxaccel.spectra import PowerLaw, Spectrum, power_law_spectrum
+from jaxaccel.spectra.spectrum import PowerLaw, Spectrum, power_law_spectrum
 
 
 def power_law_continuum(
@@ -92,53 +90,3 @@ def power_law_continuum(
         weights=jnp.asarray(np.concatenate([np.ones(n_head), mult]), dt),
         power_law=PowerLaw(pl.nu, pl.zeta, pl.Lambda, pl.Q),
     )
-
-
-def continuum_error_estimate(
-    algorithm: MemoryAlgorithm,
-    steps: int,
-    *,
-    nu: float,
-    zeta: float,
-    n_max: float = 1e8,
-    batch_size: Optional[Scalar] = None,
-    tau: Tuple[Scalar, Scalar] = (1.0, -1.0),
-    record: RecordSpec = "log",
-    n_head: int = 1000,
-    panels_per_decade: int = 24,
-    order: int = 4,
-    **simulate_kwargs: Any,
-) -> Tuple[SimulationResult, float]:
-    """Relative discretisation error of :func:`power_law_continuum` for a given run.
-
-    Simulates (:func:`~jaxaccel.moments.simulate`, Algorithm A of spec §3.4) with the
-    requested resolution and with half the panel density and returns
-    ``(result, max_t |L_fine - L_coarse| / L_fine)``; because Gauss–Legendre converges fast,
-    the difference bounds the error of the coarser, hence also of the finer, representation.
-
-    Args:
-        algorithm: the algorithm to simulate.
-        steps, batch_size, tau, record: as in :func:`~jaxaccel.moments.simulate`.
-        nu, zeta, n_max, n_head, panels_per_decade, order: the finer continuum spectrum
-            (:func:`power_law_continuum`); the coarse one uses ``panels_per_decade // 2``.
-        **simulate_kwargs: forwarded to :func:`~jaxaccel.moments.simulate`.
-
-    Returns:
-        ``(result of the fine run, relative error estimate)``.
-
-    Example:
-        >>> import jaxaccel as ja
-        >>> res, err = continuum_error_estimate(ja.gd(1.0), 100, nu=1.5, zeta=0.5, n_head=100,
-        ...                                     panels_per_decade=8)
-        >>> bool(err < 1e-3), bool(res.diverged)
-        (True, False)
-    """
-    from jaxaccel.moments import simulate
-
-    kw = dict(nu=nu, zeta=zeta, n_max=n_max, n_head=n_head, order=order)
-    fine = simulate(power_law_continuum(panels_per_decade=panels_per_decade, **kw), algorithm,
-                    steps, batch_size, tau, record, **simulate_kwargs)
-    coarse = simulate(power_law_continuum(panels_per_decade=max(1, panels_per_decade // 2), **kw),
-                      algorithm, steps, batch_size, tau, record, **simulate_kwargs)
-    err = float(jnp.max(jnp.abs(fine.loss - coarse.loss) / fine.loss))
-    return fine, err

@@ -1,4 +1,4 @@
-"""SE second-moment dynamics: Algorithm A of spec §3.4 (exact under the SE approximation).
+"""The SE moment engine: Algorithm A of ``docs/theory/sgd_memory.md`` §3.4 on a lax.scan.
 
 Per eigenvalue ``lambda_k`` the second-moment block ``C^(k)`` of ``(w - w*, u)`` evolves as
 
@@ -7,8 +7,15 @@ Per eigenvalue ``lambda_k`` the second-moment block ``C^(k)`` of ``(w - w*, u)``
       + \\frac{\\lambda_k}{b_t}\\big(\\tau_1 G_t - \\tau_2 \\lambda_k g_k\\big) v v^T,\\qquad
     g_k = \\bar w^T C^{(k)} \\bar w,\\quad G_t = \\sum_j \\lambda_j g_j,
 
-with ``L_t = 1/2 sum_k lambda_k C^(k)_11`` and ``L~_t = G_t / 2`` (spec §3.3, boxed equation).
+with ``L_t = 1/2 sum_k lambda_k C^(k)_11`` and ``L~_t = G_t / 2`` (§3.3, eq. (A)).
 With spectrum weights ``m_k`` (aggregated nodes) the ``tau1`` term is multiplied by ``m_k``.
+
+This module is the engine's *internal interface*: its names without a leading underscore
+(:class:`MomentState`, :class:`SimulationResult`, :func:`initial_state`, :func:`padded`,
+:func:`pairs`, :func:`pairwise_sum`, :func:`prepare`, :func:`run_scan`, :func:`make_result`)
+are meant to be imported by the sibling modules of :mod:`jaxaccel.moments` (``simulate``, the
+native kernels, grids, sharding, long runs) and by the propagators; users call
+:func:`jaxaccel.simulate`.
 
 Implementation notes:
 
@@ -28,22 +35,21 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import NamedTuple, Optional, Tuple, Union
+from typing import NamedTuple, Optional
 
 import numpy as np
 import jax
 import jax.numpy as jnp
-from jax.typing import DTypeLike
 
 from jaxaccel import _validation as V
-from jaxaccel import native as _native
-from jaxaccel._typing import Array, ArrayLike, Flag, Float, Int, Recorded, RecordedSteps, Scalar
-from jaxaccel.algorithms import MemoryAlgorithm
-from jaxaccel.spectra import Spectrum
+from jaxaccel._typing import Array, Flag, Float, Int, Recorded, RecordedSteps
+from jaxaccel.algorithms.base import check_algorithm
+from jaxaccel.noise import as_noise_model
+from jaxaccel.record import record_steps
+from jaxaccel.spectra.spectrum import Spectrum, check_spectrum
 
-#: A ``record`` specification (:func:`record_steps`): ``"all"``, ``"log"``, ``("log", num)``,
-#: an int ``k`` (every ``k``-th step) or an array of steps; ``None`` means ``"all"``.
-RecordSpec = Union[None, str, int, Tuple[str, int], Int[ArrayLike, "R"]]
+__all__ = ["MomentState", "SimulationResult", "initial_state", "pairwise_sum"]
+
 
 _BLOCK = 1024  # block of the pairwise reduction (and padding granularity of the spectrum)
 _UNROLL_MAX_K = 4  # unrolled unique-entry path for M <= 3
@@ -81,52 +87,6 @@ class SimulationResult(NamedTuple):
 
 
 # ----------------------------------------------------------------------------- recording
-def log_steps(steps: int, num: int = 100, include_zero: bool = True) -> np.ndarray:
-    """About ``num`` log-spaced integer steps in ``[1, steps]`` (unique, sorted), plus 0.
-
-    Example:
-        >>> log_steps(1000, 4).tolist()
-        [0, 1, 10, 100, 1000]
-    """
-    steps = V.check_positive_int(steps, "steps")
-    num = V.check_positive_int(num, "num")
-    s = np.unique(np.round(np.logspace(0.0, np.log10(steps), num)).astype(np.int64))
-    s = np.union1d(s, [steps])
-    if include_zero:
-        s = np.union1d([0], s)
-    return s
-
-
-def record_steps(record: RecordSpec, steps: int, start: int = 0) -> Int[np.ndarray, "R"]:
-    """Resolve a ``record`` specification into sorted unique steps in ``[start, start+steps]``.
-
-    ``record`` may be ``"all"``; ``"log"`` (100 log-spaced steps) or ``("log", num)``; an int
-    ``k`` (every ``k``-th step, the last step always included); or an array of steps.
-
-    Example:
-        >>> record_steps(3, 10).tolist(), record_steps("all", 3).tolist()
-        ([0, 3, 6, 9, 10], [0, 1, 2, 3])
-    """
-    end = start + steps
-    if record is None or (isinstance(record, str) and record == "all"):
-        return np.arange(start, end + 1)
-    if isinstance(record, str) and record == "log":
-        record = ("log", 100)
-    if isinstance(record, tuple) and len(record) == 2 and record[0] == "log":
-        return start + log_steps(steps, record[1])
-    if isinstance(record, (int, np.integer)) and not isinstance(record, bool):
-        k = V.check_positive_int(record, "record")
-        return np.union1d(np.arange(start, end + 1, k), [end])
-    if isinstance(record, str):
-        raise ValueError(f"record must be 'all', 'log', ('log', n), an int or steps; got {record!r}")
-    arr = np.asarray(record)
-    if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError("record steps must be a non-empty 1-D array of integers")
-    if arr.min() < start or arr.max() > end:
-        raise ValueError(f"record steps must lie in [{start}, {end}], got [{arr.min()}, {arr.max()}]")
-    return np.unique(arr)
-
-
 # ----------------------------------------------------------------------------- reductions
 def pairwise_sum(x: Float[Array, "*B n"], block: int = _BLOCK) -> Float[Array, "*B"]:
     """Blocked pairwise sum over the last axis (error ~ eps * block * log_block(N)).
@@ -149,7 +109,8 @@ def pairwise_sum(x: Float[Array, "*B n"], block: int = _BLOCK) -> Float[Array, "
 
 
 # ----------------------------------------------------------------------------- step kernels
-def _pairs(K):
+def pairs(K):
+    """Row-major upper-triangle index pairs ``(i, j)``, ``i <= j``, of a ``K x K`` block."""
     return [(i, j) for i in range(K) for j in range(i, K)]
 
 
@@ -174,7 +135,7 @@ def _observe(C, lam, w, has_shift, dense, axis_name=None):
 
 def _quad(C, w, K):
     """``g_k = wbar^T C^(k) wbar`` from the unique entries."""
-    return sum((w[i] * w[j] * (1.0 if i == j else 2.0)) * C[(i, j)] for i, j in _pairs(K))
+    return sum((w[i] * w[j] * (1.0 if i == j else 2.0)) * C[(i, j)] for i, j in pairs(K))
 
 
 def _unrolled_update(C, G, lam, m, S0, v, w, inv_b, tau, has_shift, noisy):
@@ -196,7 +157,7 @@ def _unrolled_update(C, G, lam, m, S0, v, w, inv_b, tau, has_shift, noisy):
         # per-eigenvalue factors are formed once, outside the time loop
         noise = G * ((inv_b * tau[0]) * (lam * m)) - ((inv_b * tau[1]) * (lam * lam)) * g
     new = {}
-    for i, j in _pairs(K):
+    for i, j in pairs(K):
         val = sum(T[i][l] * S[j][l] for l in range(K))
         if noisy:
             val = val + noise * (v[i] * v[j])
@@ -226,15 +187,15 @@ def _unpack(entries, K, dense):
     Inside the scan the unique entries travel as separate arrays: stacking them every step
     would cost a copy of the whole state per step.
     """
-    return entries if dense else tuple(entries[i] for i in range(len(_pairs(K))))
+    return entries if dense else tuple(entries[i] for i in range(len(pairs(K))))
 
 
 def _as_dict(C, K, dense):
-    return C if dense else dict(zip(_pairs(K), C))
+    return C if dense else dict(zip(pairs(K), C))
 
 
 def _as_tuple(C, K, dense):
-    return C if dense else tuple(C[p] for p in _pairs(K))
+    return C if dense else tuple(C[p] for p in pairs(K))
 
 
 @functools.partial(
@@ -244,10 +205,15 @@ def _as_tuple(C, K, dense):
         "axis_name",
     ),
 )
-def _run(
+def run_scan(
     lam, m, alg, inv_b, tau, rec, entries0, t0, threshold, *,
     steps, n_rec, dense, has_shift, noisy, stationary, return_state, unroll, axis_name=None,
 ):
+    """The jitted scan of Algorithm A on the arguments built by :func:`prepare`.
+
+    Returns ``(loss, loss_at_gradient_point, diverged, diverged_at, state)``; ``axis_name``
+    adds a ``psum`` to the global sums when the eigenvalue axis is sharded.
+    """
     K = alg.memory + 1
     dtype = lam.dtype
     parts = alg.transition_parts()  # stationary: (K,K),(K,),(K,); schedule: leading T axis
@@ -312,7 +278,7 @@ def initial_state(
         >>> int(st.t), len(st.entries)       # the 3 unique entries C11, C12, C22 of memory 1
         (0, 3)
     """
-    lam, _, c2 = _padded(spectrum, shards)
+    lam, _, c2 = padded(spectrum, shards)
     K = memory + 1
     dense = K > _UNROLL_MAX_K if dense is None else dense
     if dense:
@@ -322,7 +288,7 @@ def initial_state(
     return MomentState(jnp.int32(0), entries)
 
 
-def _padded(spectrum: Spectrum, shards: int = 1):
+def padded(spectrum: Spectrum, shards: int = 1):
     """Eigenvalues, weights and c2 padded with inert zero nodes (``lambda = c2 = m = 0``).
 
     The length becomes a multiple of the reduction block (for ``N`` above one block) times the
@@ -337,118 +303,8 @@ def _padded(spectrum: Spectrum, shards: int = 1):
     return lam, m, c2
 
 
-def _batch_factor(batch_size, steps, dtype):
-    """``1/b`` as a scalar or a per-step array; ``None`` (full batch) gives 0."""
-    if batch_size is None:
-        return jnp.zeros((), dtype), False
-    bs = jnp.asarray(batch_size, dtype)
-    V.check_ndim(bs, "batch_size", (0, 1))
-    V.check_finite(bs, "batch_size")
-    V.check_positive(bs, "batch_size")
-    if bs.ndim == 1:
-        if bs.shape[0] < steps:
-            raise ValueError(f"batch_size schedule has {bs.shape[0]} entries, need >= steps={steps}")
-        bs = bs[:steps]
-    return 1.0 / bs, True
-
-
-def simulate(
-    spectrum: Spectrum,
-    algorithm: MemoryAlgorithm,
-    steps: int,
-    batch_size: Union[None, Scalar, Float[ArrayLike, "T"]] = None,
-    tau: Tuple[Scalar, Scalar] = (1.0, -1.0),
-    record: RecordSpec = "all",
-    *,
-    dtype: Optional[DTypeLike] = None,
-    divergence_threshold: float = 1e10,
-    initial: Optional[MomentState] = None,
-    return_state: bool = False,
-    dense: Optional[bool] = None,
-    unroll: int = 4,
-    kernel: str = "auto",
-) -> SimulationResult:
-    """Evolve the SE second moments (Algorithm A, spec §3.4) and return the loss curve.
-
-    .. math::  L_t = \\tfrac12\\sum_k \\lambda_k (C^{(k)}_t)_{11},\\qquad
-               \\tilde L_t = \\tfrac12 G_t.
-
-    Args:
-        spectrum: the problem (:class:`~jaxaccel.spectra.Spectrum`), ``N`` nodes.
-        algorithm: a :class:`~jaxaccel.algorithms.MemoryAlgorithm`; a schedule must cover
-            ``steps`` steps (from the start step of ``initial``).
-        steps: number of steps ``T`` (positive int); losses are defined for ``t = 0..T``.
-        batch_size: ``None`` for full-batch GD with memory, a positive number, or a ``(T,)``
-            array of per-step batch sizes (``1/b`` may be replaced by any batch factor, e.g.
-            ``(N-b)/((N-1)b)`` for sampling without replacement, by passing its inverse).
-        tau: ``(tau1, tau2)`` of the SE noise model (15); ``(1, -1)`` is exact for Gaussian
-            data, ``(1, 1)`` for translation-invariant data.
-        record: which steps to record: ``"all"`` (default), ``"log"``/``("log", n)``, an int
-            ``k`` (every k-th step) or an array of steps.
-        dtype: floating dtype of the run (default: the spectrum's, float64). For float32 pass
-            ``jnp.float32``; global sums stay pairwise-accurate.
-        divergence_threshold: a run is flagged as diverged when ``L_t`` or ``L~_t`` is
-            non-finite or exceeds ``divergence_threshold * max(L_0, L~_0)``.
-        initial: resume from a :class:`MomentState` returned by an earlier run
-            (``return_state=True``); recorded steps are then absolute.
-        return_state: also return the final state (memory: one block per eigenvalue).
-        dense: force the dense ``(N, K, K)`` path (default: unrolled for ``M <= 3``).
-        unroll: time steps per scan iteration of the XLA scan (4 is fastest on CPU).
-        kernel: ``"auto"`` (default) runs memory-1 stationary problems with a constant batch
-            size on the native kernel of JAX's backend (:mod:`jaxaccel.native`: C++ on the CPU,
-            a persistent CUDA kernel on an NVIDIA GPU) when it can be built, and everything
-            else on the XLA ``lax.scan``; ``"xla"`` always uses the scan; ``"native"``,
-            ``"cpu"``, ``"cuda"`` (or ``"cuda:register"`` / ``"cuda:stream"`` to force a
-            layout) require that kernel and raise ``ValueError`` saying why it cannot be used.
-            Derivatives always go through the scan. On a diverged native run the returned
-            state is the one at the divergent step.
-
-    Returns:
-        :class:`SimulationResult`.
-
-    Example:
-        >>> import jaxaccel as ja
-        >>> s = ja.power_law_spectrum(1000, nu=1.5, zeta=0.5)
-        >>> r = ja.simulate(s, ja.heavy_ball(0.5, 0.5), steps=100, batch_size=10, record="log")
-        >>> bool(r.loss[-1] < r.loss[0]), bool(r.diverged)
-        (True, False)
-    """
-    args, static, rec = _prepare(
-        spectrum, algorithm, steps, batch_size, tau, record, dtype, divergence_threshold,
-        initial, return_state, dense, unroll,
-    )
-    platform = _native.select(kernel, static, args)
-    if platform is not None:
-        w = spectrum.weights
-        if V.is_concrete(w):  # reduced on the device (no copy of the weights to the host)
-            with jax.ensure_compile_time_eval():
-                unit = bool(jnp.all(w == 1))
-        else:
-            unit = False
-        reference = (_scan_outputs, tuple(sorted({**static, "return_state": True}.items())))
-        loss, lossg, diverged, div_at, entries = _run_native(
-            *args, steps=static["steps"], n_rec=static["n_rec"], shift=static["has_shift"],
-            unit_weights=unit, platform=platform, mode=kernel, reference=reference,
-        )
-        final = MomentState(args[7] + static["steps"], entries) if return_state else None
-    else:
-        loss, lossg, diverged, div_at, final = _run(*args, **static)
-    return _result(rec, loss, lossg, diverged, div_at, final)
-
-
-def _scan_outputs(*args, **static):
-    """``_run`` with the final entries in place of the state (the native kernels' outputs)."""
-    loss, lossg, diverged, div_at, state = _run(*args, **static)
-    return loss, lossg, diverged, div_at, state.entries
-
-
-_run_native = jax.jit(
-    _native.run,
-    static_argnames=("steps", "n_rec", "shift", "unit_weights", "platform", "mode", "reference"),
-)
-
-
-def _result(rec, loss, lossg, diverged, div_at, final, stacklevel=3):
+def make_result(rec, loss, lossg, diverged, div_at, final, stacklevel=3):
+    """:class:`SimulationResult` of a kernel's outputs; warns when the run diverged."""
     if V.is_concrete(diverged) and bool(diverged):
         warnings.warn(
             f"simulate: the run diverged at step {int(div_at)}", RuntimeWarning, stacklevel=stacklevel
@@ -456,25 +312,21 @@ def _result(rec, loss, lossg, diverged, div_at, final, stacklevel=3):
     return SimulationResult(jnp.asarray(rec), loss, lossg, diverged, div_at, final)
 
 
-def _prepare(
+def prepare(
     spectrum, algorithm, steps, batch_size, tau, record, dtype, divergence_threshold,
     initial, return_state, dense, unroll, shards: int = 1,
 ):
     """Validate the arguments of :func:`simulate`; return ``(args, static kwargs, record steps)``
-    for the kernel ``_run``."""
-    if not isinstance(spectrum, Spectrum):
-        raise ValueError(f"spectrum must be a Spectrum, got {type(spectrum).__name__}")
-    if not isinstance(algorithm, MemoryAlgorithm):
-        raise ValueError(f"algorithm must be a MemoryAlgorithm, got {type(algorithm).__name__}")
+    for the kernel :func:`run_scan` (``batch_size`` may be a :class:`~jaxaccel.NoiseModel`)."""
+    check_spectrum(spectrum)
+    check_algorithm(algorithm, finite=False)
     steps = V.check_positive_int(steps, "steps")
     if dtype is not None:
         if not jnp.issubdtype(jnp.dtype(dtype), jnp.floating):
             raise ValueError(f"dtype must be a floating dtype, got {dtype}")
         spectrum = spectrum.astype(dtype)
     dtype = spectrum.dtype
-    alg = algorithm.astype(dtype)
-    for name, x in zip(("alpha", "a", "b", "c", "D"), alg.tree_flatten()[0]):
-        V.check_finite(x, f"algorithm.{name}")
+    alg = check_algorithm(algorithm.astype(dtype))
     K = alg.memory + 1
     dense = K > _UNROLL_MAX_K if dense is None else bool(dense)
     if initial is None:
@@ -496,12 +348,10 @@ def _prepare(
             raise ValueError(
                 f"algorithm schedule has {alg.num_steps} steps, need >= {start + steps}"
             )
-        alg = alg._map(lambda x: x[start : start + steps])
-    inv_b, noisy = _batch_factor(batch_size, steps, dtype)
-    tau_arr = V.as_float_array(tau, "tau", dtype)
-    if tau_arr.shape != (2,):
-        raise ValueError(f"tau must be a pair (tau1, tau2), got shape {tau_arr.shape}")
-    V.check_finite(tau_arr, "tau")
+        alg = alg.map_leaves(lambda x: x[start : start + steps])
+    noise = as_noise_model(batch_size, tau, schedule=True)
+    inv_b, noisy = noise.inverse_batch(dtype, steps), not noise.is_full_batch
+    tau_arr = noise.tau(dtype)
     if not (np.isfinite(divergence_threshold) and divergence_threshold > 0):
         raise ValueError("divergence_threshold must be finite and > 0")
     rec = record_steps(record, steps, start)
@@ -511,7 +361,7 @@ def _prepare(
         has_shift = False
     else:
         has_shift = (not V.is_concrete(alg.a)) or bool(np.any(np.asarray(alg.a) != 0))
-    lam, m, _ = _padded(spectrum, shards)
+    lam, m, _ = padded(spectrum, shards)
     L0 = spectrum.initial_loss
     threshold = divergence_threshold * jnp.maximum(L0, jnp.finfo(dtype).tiny)
     args = (lam, m, alg, inv_b, tau_arr, rec_arr, state.entries.astype(dtype),

@@ -1,71 +1,22 @@
-"""Real data without downloads: the handwritten digits bundled with scikit-learn.
+"""Spectra of real data: the ReLU neural tangent kernel and fitted power-law exponents.
 
-Spec: ``sgd_memory.md`` §9 (App. M.2: MNIST, a one-hidden-layer ReLU network with quadratic
-loss on one-hot targets; NTK exponents ``nu ~ 1.3``, ``zeta ~ 0.25`` for MNIST). The 8x8
-digits (1797 images) stand in for MNIST.
+Theory: ``docs/theory/sgd_memory.md`` §9 (the paper's MNIST experiment: a one-hidden-layer ReLU
+network with quadratic loss on one-hot targets; NTK exponents ``nu ~ 1.3``, ``zeta ~ 0.25``).
 
-* :func:`load_digits` -- normalised images and one-hot targets.
 * :func:`relu_ntk` -- the infinite-width neural tangent kernel of the network of
-  :func:`mlp_init` / :func:`mlp_apply`; :meth:`jaxaccel.Spectrum.from_kernel` turns it into the
-  problem's spectrum and :func:`fit_spectrum_exponents` measures ``nu`` and ``zeta`` (1).
-* :func:`mlp_init` / :func:`mlp_apply` -- the one-hidden-layer network itself (NTK
-  parametrisation, antisymmetric initialisation so that ``f_0 = 0``).
-
-The linearised model (kernel regression with this kernel) is a finite dataset for Monte-Carlo
-SGD: :func:`jaxaccel.montecarlo.kernel_regression_data`.
+  :func:`jaxaccel.ntk_mlp_init`; :meth:`jaxaccel.Spectrum.from_kernel` turns it into the
+  problem's spectrum and :func:`fit_spectrum_exponents` measures ``nu`` and ``zeta`` of (1).
 """
 
 from __future__ import annotations
 
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
-import jax
-import jax.numpy as jnp
 
-from jaxaccel import _validation as V
-from jaxaccel._typing import Array, ArrayLike, Float
-from jaxaccel.asymptotics import PowerLawFit, fit_power_law
-from jaxaccel.spectra import Spectrum
-
-__all__ = [
-    "load_digits",
-    "relu_ntk",
-    "mlp_init",
-    "mlp_apply",
-    "SpectrumExponents",
-    "fit_spectrum_exponents",
-]
-
-
-def load_digits(n: Optional[int] = None
-                ) -> Tuple[Float[np.ndarray, "n 64"], Float[np.ndarray, "n 10"]]:
-    """The scikit-learn digits (spec §9): images ``(n, 64)``, one-hot targets ``(n, 10)``, float64.
-
-    Pixels are scaled to ``[0, 1]``, centred by the mean image and scaled so that the mean
-    squared norm of an image is 1. No download (the data ship with scikit-learn).
-
-    Args:
-        n: keep the first ``n`` images (default all 1797).
-
-    Example:
-        >>> X, Y = load_digits()
-        >>> X.shape, Y.shape, round(float((X ** 2).sum(1).mean()), 12)
-        ((1797, 64), (1797, 10), 1.0)
-    """
-    from sklearn.datasets import load_digits as _sk_digits
-
-    raw = _sk_digits()
-    X = raw.data.astype(np.float64) / 16.0
-    y = raw.target.astype(np.int64)
-    if n is not None:
-        n = V.check_positive_int(n, "n")
-        if n > X.shape[0]:
-            raise ValueError(f"n={n} exceeds the number of digits {X.shape[0]}")
-        X, y = X[:n], y[:n]
-    X = X - X.mean(axis=0)
-    X = X / np.sqrt((X**2).sum(axis=1).mean())
-    return X, np.eye(10)[y]
+from jaxaccel._typing import ArrayLike, Float
+from jaxaccel.fitting import PowerLawFit, fit_power_law
+from jaxaccel.spectra.spectrum import Spectrum, check_spectrum
 
 
 def relu_ntk(X: Float[ArrayLike, "n d"], bias: float = 1.0) -> Float[np.ndarray, "n n"]:
@@ -125,74 +76,6 @@ def relu_ntk(X: Float[ArrayLike, "n d"], bias: float = 1.0) -> Float[np.ndarray,
     return k1 + G * k0
 
 
-def mlp_init(key: Array, d_in: int, width: int, d_out: int, bias: float = 1.0
-             ) -> Dict[str, Float[Array, "..."]]:
-    """Parameters of the one-hidden-layer ReLU network (NTK parametrisation, spec §9).
-
-    Antisymmetric initialisation: the ``width / 2`` hidden units are duplicated with the output
-    weights negated, so ``f_0 = 0`` (up to rounding) while the kernel at initialisation is an unbiased
-    sample of :func:`relu_ntk`. Training from ``f_0 = 0`` makes the initial error the target.
-
-    Args:
-        key: PRNG key.
-        d_in: input dimension.
-        width: hidden width ``m`` (even).
-        d_out: number of outputs.
-        bias: ``beta``, scale of the hidden-layer bias input.
-
-    Returns:
-        ``{"W": (d_in, m), "c": (m,), "a": (m, d_out)}`` (float64); the hidden pre-activation
-        is ``x W + beta c``.
-
-    Example:
-        >>> import jax
-        >>> p = mlp_init(jax.random.PRNGKey(0), 64, 1000, 10)
-        >>> p["W"].shape, p["a"].shape
-        ((64, 1000), (1000, 10))
-    """
-    d_in = V.check_positive_int(d_in, "d_in")
-    width = V.check_positive_int(width, "width")
-    d_out = V.check_positive_int(d_out, "d_out")
-    if width % 2:
-        raise ValueError(f"width must be even (antisymmetric initialisation), got {width}")
-    if not (np.isfinite(bias) and bias >= 0):
-        raise ValueError(f"bias must be finite and >= 0, got {bias!r}")
-    h = width // 2
-    # one draw for all three blocks: a single sampler to compile, whatever the shapes
-    z = jax.random.normal(key, (h * (d_in + 1 + d_out),))
-    W = z[: d_in * h].reshape(d_in, h)
-    c = z[d_in * h : (d_in + 1) * h]
-    a = z[(d_in + 1) * h :].reshape(h, d_out)
-    return {
-        "W": jnp.concatenate([W, W], axis=1),
-        "c": jnp.concatenate([c, c]) * bias,
-        "a": jnp.concatenate([a, -a], axis=0),
-    }
-
-
-def mlp_apply(params: Dict[str, Float[ArrayLike, "..."]], X: Float[ArrayLike, "n d_in"]
-              ) -> Float[Array, "n d_out"]:
-    """``f(X) = relu(X W + c) a / sqrt(m)``; ``X`` of shape ``(n, d_in)``, output ``(n, d_out)``.
-
-    The one-hidden-layer network of spec §9 (App. M.2) in NTK parametrisation; its
-    infinite-width kernel is :func:`relu_ntk`.
-
-    Args:
-        params: ``{"W": (d_in, m), "c": (m,), "a": (m, d_out)}`` from :func:`mlp_init`.
-        X: ``(n, d_in)`` inputs.
-
-    Returns:
-        ``(n, d_out)`` outputs.
-
-    Example:
-        >>> import jax, jax.numpy as jnp
-        >>> p = mlp_init(jax.random.PRNGKey(0), 3, 10, 2)
-        >>> bool(jnp.abs(mlp_apply(p, jnp.ones((4, 3)))).max() < 1e-15)   # f_0 = 0 (rounding)
-        True
-    """
-    m = params["a"].shape[0]
-    return jax.nn.relu(X @ params["W"] + params["c"]) @ params["a"] / jnp.sqrt(m)
-
 
 class SpectrumExponents(NamedTuple):
     """Fitted exponents of assumption (1) for a :class:`~jaxaccel.Spectrum`.
@@ -233,8 +116,7 @@ def fit_spectrum_exponents(spectrum: Spectrum, k_range: Optional[Tuple[int, int]
         >>> round(fit.nu, 10), round(fit.zeta, 2)
         (1.5, 0.5)
     """
-    if not isinstance(spectrum, Spectrum):
-        raise ValueError(f"spectrum must be a Spectrum, got {type(spectrum).__name__}")
+    check_spectrum(spectrum)
     if not np.all(np.asarray(spectrum.weights) == 1):
         raise ValueError("spectrum.weights must all be 1 (one eigenvalue per node)")
     lam = np.asarray(spectrum.eigenvalues, dtype=np.float64)

@@ -13,19 +13,22 @@ instead of the algorithm.
 
 from __future__ import annotations
 
-import functools
 import inspect
-from typing import Any, Callable, Collection, Dict, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Collection, Dict, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh, PartitionSpec as P
 
-from jaxaccel.algorithms import MemoryAlgorithm
 from jaxaccel._typing import ArrayLike, Float, Scalar
-from jaxaccel.moments import RecordSpec, _pairs, _padded, record_steps, simulate
-from jaxaccel.spectra import Spectrum
+from jaxaccel.algorithms.base import MemoryAlgorithm
+from jaxaccel.moments.engine import padded, pairs
+from jaxaccel.moments.sharded import shard_map
+from jaxaccel.moments.simulate import simulate
+from jaxaccel.noise import NoiseModel, as_noise_model
+from jaxaccel.record import RecordSpec, record_steps
+from jaxaccel.spectra.spectrum import Spectrum, check_spectrum
 
 SIMULATION_AXES = ("batch_size", "tau1", "tau2")
 
@@ -75,6 +78,9 @@ def validate_grid(
                 f"grid axis {name!r} is not a parameter of the family "
                 f"(parameters {sorted(family_params)}, or {SIMULATION_AXES})"
             )
+        if name == "batch_size" and np.any(arr <= 0):
+            raise ValueError(f"grid axis 'batch_size' must be > 0 everywhere (min {arr.min()!r}), "
+                             "as the batch_size argument")
         out[name] = arr
     return out
 
@@ -89,10 +95,10 @@ def chunk_size(spectrum: Spectrum, memory: int, n_configs: int, memory_budget: f
         >>> chunk_size(s, memory=1, n_configs=10_000, memory_budget=2**20)   # 1 MiB
         8
     """
-    n = _padded(spectrum)[0].shape[0]
+    n = padded(spectrum)[0].shape[0]
     K = memory + 1
     itemsize = itemsize or jnp.dtype(spectrum.dtype).itemsize
-    per_config = (3 * len(_pairs(K)) + 6) * n * itemsize  # state, update temporaries, spectrum
+    per_config = (3 * len(pairs(K)) + 6) * n * itemsize  # state, update temporaries, spectrum
     return int(max(1, min(n_configs, memory_budget // per_config)))
 
 
@@ -101,8 +107,8 @@ def simulate_grid(
     family: Callable[..., MemoryAlgorithm],
     grid: Dict[str, Float[ArrayLike, "n"]],
     steps: int,
-    batch_size: Optional[Scalar] = None,
-    tau: Tuple[Scalar, Scalar] = (1.0, -1.0),
+    batch_size: Union[None, Scalar, NoiseModel] = None,
+    tau: Optional[Tuple[Scalar, Scalar]] = None,
     record: RecordSpec = "log",
     *,
     memory_budget: float = 2**30,
@@ -130,8 +136,7 @@ def simulate_grid(
         >>> g.loss.shape[:2]
         (2, 3)
     """
-    if not isinstance(spectrum, Spectrum):
-        raise ValueError(f"spectrum must be a Spectrum, got {type(spectrum).__name__}")
+    check_spectrum(spectrum)
     if not callable(family):
         raise ValueError("family must be a callable returning a MemoryAlgorithm")
     try:
@@ -139,6 +144,7 @@ def simulate_grid(
     except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
         params = None
     axes = validate_grid(grid, params)
+    noise = as_noise_model(batch_size, tau, schedule=True)
     if not (np.isfinite(memory_budget) and memory_budget > 0):
         raise ValueError("memory_budget must be a positive number of bytes")
     names = list(axes)
@@ -148,8 +154,8 @@ def simulate_grid(
 
     def one(values):
         kw = dict(zip(names, values))
-        bs = kw.pop("batch_size", batch_size)
-        t = (kw.pop("tau1", tau[0]), kw.pop("tau2", tau[1]))
+        bs = kw.pop("batch_size", noise.batch_size)
+        t = (kw.pop("tau1", noise.tau1), kw.pop("tau2", noise.tau2))
         alg = family(**kw)
         if not isinstance(alg, MemoryAlgorithm):
             raise ValueError("family must return a MemoryAlgorithm")
@@ -172,7 +178,6 @@ def simulate_grid(
         return jax.lax.map(lambda c: jax.vmap(lambda *v: one(v))(*c), cols)
 
     if mesh is not None:
-        from jaxaccel.parallel import shard_map
 
         spec = P(None, axis)
         run_chunks = shard_map(run_chunks, mesh, (spec,) * len(xs), (spec,) * 4, check=False)

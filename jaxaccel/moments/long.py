@@ -13,18 +13,20 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 import jax.numpy as jnp
 
 from jaxaccel import _validation as V
 from jaxaccel._typing import Scalar
-from jaxaccel.algorithms import MemoryAlgorithm
+from jaxaccel.algorithms.base import MemoryAlgorithm
 from jaxaccel.io import save_npz
-from jaxaccel.moments import (MomentState, RecordSpec, SimulationResult, initial_state,
-                              record_steps, simulate)
-from jaxaccel.spectra import Spectrum
+from jaxaccel.moments.engine import MomentState, SimulationResult, initial_state
+from jaxaccel.moments.simulate import simulate
+from jaxaccel.noise import NoiseModel, as_noise_model
+from jaxaccel.record import RecordSpec, record_steps
+from jaxaccel.spectra.spectrum import Spectrum
 
 
 def _load(path, expect):
@@ -43,8 +45,8 @@ def run_long(
     spectrum: Spectrum,
     algorithm: MemoryAlgorithm,
     steps: int,
-    batch_size: Optional[Scalar] = None,
-    tau: Tuple[Scalar, Scalar] = (1.0, -1.0),
+    batch_size: Union[None, Scalar, NoiseModel] = None,
+    tau: Optional[Tuple[Scalar, Scalar]] = None,
     record: RecordSpec = "log",
     *,
     chunk_steps: int = 10_000,
@@ -78,7 +80,9 @@ def run_long(
     chunk_steps = V.check_positive_int(chunk_steps, "chunk_steps")
     checkpoint_every = V.check_positive_int(checkpoint_every, "checkpoint_every")
     rec = record_steps(record, steps)
-    bs_full = None if batch_size is None else np.asarray(batch_size, dtype=np.float64)
+    noise = as_noise_model(batch_size, tau, schedule=True)
+    tau = tuple(float(x) for x in np.asarray(noise.tau(np.float64)))
+    bs_full = None if noise.is_full_batch else np.asarray(noise.batch_size, dtype=np.float64)
     expect = {
         "eigenvalues": np.asarray(spectrum.eigenvalues),
         "c2": np.asarray(spectrum.c2),
@@ -108,7 +112,7 @@ def run_long(
         if in_chunk.size == 0 or in_chunk[0] != t:
             in_chunk = np.union1d([t], in_chunk)
         if bs_full is None or bs_full.ndim == 0:
-            bs = batch_size
+            bs = bs_full
         else:
             bs = bs_full[t : t + n]
         res = simulate(

@@ -51,8 +51,8 @@ from jaxtyping import PyTree
 
 from jaxaccel import _validation as V
 from jaxaccel._typing import Array, ArrayLike
-from jaxaccel.algorithms import MemoryAlgorithm
-from jaxaccel.schedules import am1_schedule, jacobi_schedule
+from jaxaccel.algorithms.base import MemoryAlgorithm, check_algorithm
+from jaxaccel.algorithms.schedules import am1_schedule, jacobi_schedule
 
 __all__ = [
     "MemoryState",
@@ -514,8 +514,7 @@ def from_algorithm(algorithm: MemoryAlgorithm) -> optax.GradientTransformation:
         >>> round(float(upd), 12)
         -0.1
     """
-    if not isinstance(algorithm, MemoryAlgorithm):
-        raise ValueError(f"algorithm must be a MemoryAlgorithm, got {type(algorithm).__name__}")
+    check_algorithm(algorithm, finite=False)
     V.check_positive(algorithm.alpha, "algorithm.alpha (learning rate)", strict=False)
     if algorithm.is_stationary:
         return memory_m(algorithm.alpha, algorithm.a, algorithm.b, algorithm.c, algorithm.D)

@@ -1,0 +1,123 @@
+"""``simulate``: the loss curve of a memory-M algorithm under the SE noise model.
+
+Theory: ``docs/theory/sgd_memory.md`` §3.3-§3.4 (Algorithm A). The run goes to the native
+single-pass kernel of JAX's backend where one applies (:mod:`jaxaccel.moments.native`) and to
+the XLA scan of :mod:`jaxaccel.moments.engine` otherwise; both give the same numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple, Union
+
+import jax
+import jax.numpy as jnp
+from jax.typing import DTypeLike
+
+from jaxaccel import _validation as V
+from jaxaccel._typing import ArrayLike, Float, Scalar
+from jaxaccel.algorithms.base import MemoryAlgorithm
+from jaxaccel.moments import native as _native
+from jaxaccel.moments.engine import (MomentState, SimulationResult, make_result, prepare,
+                                     run_scan)
+from jaxaccel.noise import NoiseModel
+from jaxaccel.record import RecordSpec
+from jaxaccel.spectra.spectrum import Spectrum
+
+
+def simulate(
+    spectrum: Spectrum,
+    algorithm: MemoryAlgorithm,
+    steps: int,
+    batch_size: Union[None, Scalar, Float[ArrayLike, "T"], NoiseModel] = None,
+    tau: Optional[Tuple[Scalar, Scalar]] = None,
+    record: RecordSpec = "all",
+    *,
+    dtype: Optional[DTypeLike] = None,
+    divergence_threshold: float = 1e10,
+    initial: Optional[MomentState] = None,
+    return_state: bool = False,
+    dense: Optional[bool] = None,
+    unroll: int = 4,
+    kernel: str = "auto",
+) -> SimulationResult:
+    """Evolve the SE second moments (Algorithm A, theory §3.4) and return the loss curve.
+
+    .. math::  L_t = \\tfrac12\\sum_k \\lambda_k (C^{(k)}_t)_{11},\\qquad
+               \\tilde L_t = \\tfrac12 G_t.
+
+    Args:
+        spectrum: the problem (:class:`~jaxaccel.spectra.Spectrum`), ``N`` nodes.
+        algorithm: a :class:`~jaxaccel.algorithms.MemoryAlgorithm`; a schedule must cover
+            ``steps`` steps (from the start step of ``initial``).
+        steps: number of steps ``T`` (positive int); losses are defined for ``t = 0..T``.
+        batch_size: ``None`` for full-batch GD with memory, a positive number, or a ``(T,)``
+            array of per-step batch sizes (``1/b`` may be replaced by any batch factor, e.g.
+            ``(N-b)/((N-1)b)`` for sampling without replacement, by passing its inverse),
+            or a :class:`~jaxaccel.NoiseModel` (then ``tau`` is left out).
+        tau: ``(tau1, tau2)`` of the SE noise model (15); ``None`` means ``(1, -1)``, exact
+            for Gaussian data; ``(1, 1)`` is exact for translation-invariant data.
+        record: which steps to record: ``"all"`` (default), ``"log"``/``("log", n)``, an int
+            ``k`` (every k-th step) or an array of steps.
+        dtype: floating dtype of the run (default: the spectrum's, float64). For float32 pass
+            ``jnp.float32``; global sums stay pairwise-accurate.
+        divergence_threshold: a run is flagged as diverged when ``L_t`` or ``L~_t`` is
+            non-finite or exceeds ``divergence_threshold * max(L_0, L~_0)``.
+        initial: resume from a :class:`MomentState` returned by an earlier run
+            (``return_state=True``); recorded steps are then absolute.
+        return_state: also return the final state (memory: one block per eigenvalue).
+        dense: force the dense ``(N, K, K)`` path (default: unrolled for ``M <= 3``).
+        unroll: time steps per scan iteration of the XLA scan (4 is fastest on CPU).
+        kernel: ``"auto"`` (default) runs memory-1 stationary problems with a constant batch
+            size on the native kernel of JAX's backend (:mod:`jaxaccel.moments.native`: C++ on the CPU,
+            a persistent CUDA kernel on an NVIDIA GPU) when it can be built, and everything
+            else on the XLA ``lax.scan``; ``"xla"`` always uses the scan; ``"native"``,
+            ``"cpu"``, ``"cuda"`` (or ``"cuda:register"`` / ``"cuda:stream"`` to force a
+            layout) require that kernel and raise ``ValueError`` saying why it cannot be used.
+            Derivatives always go through the scan. On a diverged native run the returned
+            state is the one at the divergent step.
+
+    Returns:
+        :class:`SimulationResult`.
+
+    Example:
+        >>> import jaxaccel as ja
+        >>> s = ja.power_law_spectrum(1000, nu=1.5, zeta=0.5)
+        >>> r = ja.simulate(s, ja.heavy_ball(0.5, 0.5), steps=100, batch_size=10, record="log")
+        >>> bool(r.loss[-1] < r.loss[0]), bool(r.diverged)
+        (True, False)
+    """
+    args, static, rec = prepare(
+        spectrum, algorithm, steps, batch_size, tau, record, dtype, divergence_threshold,
+        initial, return_state, dense, unroll,
+    )
+    platform = _native.select(kernel, static, args)
+    if platform is not None:
+        w = spectrum.weights
+        if V.is_concrete(w):  # reduced on the device (no copy of the weights to the host)
+            with jax.ensure_compile_time_eval():
+                unit = bool(jnp.all(w == 1))
+        else:
+            unit = False
+        reference = (_scan_outputs, tuple(sorted({**static, "return_state": True}.items())))
+        loss, lossg, diverged, div_at, entries = _run_native(
+            *args, steps=static["steps"], n_rec=static["n_rec"], shift=static["has_shift"],
+            unit_weights=unit, platform=platform, mode=kernel, reference=reference,
+        )
+        final = MomentState(args[7] + static["steps"], entries) if return_state else None
+    else:
+        loss, lossg, diverged, div_at, final = run_scan(*args, **static)
+    return make_result(rec, loss, lossg, diverged, div_at, final)
+
+
+def _scan_outputs(*args, **static):
+    """``run_scan`` with the final entries in place of the state (the native kernels' outputs)."""
+    loss, lossg, diverged, div_at, state = run_scan(*args, **static)
+    return loss, lossg, diverged, div_at, state.entries
+
+
+_run_native = jax.jit(
+    _native.run,
+    static_argnames=("steps", "n_rec", "shift", "unit_weights", "platform", "mode", "reference"),
+)
+
+

@@ -1,0 +1,13 @@
+"""Spectra of quadratic problems (theory §1): the problem as eigenvalues and coefficients.
+
+``spectrum`` (the :class:`Spectrum` pytree, power laws, real-data constructors), ``continuum``
+(huge power laws as weighted quadrature nodes), ``real`` (the ReLU NTK, fitted exponents).
+"""
+
+from jaxaccel.spectra.spectrum import PowerLaw as PowerLaw
+from jaxaccel.spectra.spectrum import Spectrum as Spectrum
+from jaxaccel.spectra.spectrum import power_law_spectrum as power_law_spectrum
+from jaxaccel.spectra.continuum import power_law_continuum as power_law_continuum
+from jaxaccel.spectra.real import SpectrumExponents as SpectrumExponents
+from jaxaccel.spectra.real import fit_spectrum_exponents as fit_spectrum_exponents
+from jaxaccel.spectra.real import relu_ntk as relu_ntk

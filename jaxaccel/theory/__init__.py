@@ -1,0 +1,44 @@
+"""What the theory predicts (theory §5-§8): stability, maps, memory-1 closed forms, asymptotics,
+monitors along schedules.
+
+``stability`` (strict and noisy stability, spectral radii), ``maps`` (parameter grids),
+``memory1`` (Theorems 6 and 7), ``asymptotics`` (phases, THE loss prediction, phase diagram),
+``monitors`` (running noise sum, adiabatic loss, applied learning rate).
+"""
+
+from jaxaccel.theory.stability import NoisyStability as NoisyStability
+from jaxaccel.theory.stability import StrictStability as StrictStability
+from jaxaccel.theory.stability import noisy_stability as noisy_stability
+from jaxaccel.theory.stability import propagator_radius as propagator_radius
+from jaxaccel.theory.stability import spectral_radius as spectral_radius
+from jaxaccel.theory.stability import strict_stability as strict_stability
+from jaxaccel.theory.maps import StabilityMap as StabilityMap
+from jaxaccel.theory.maps import stability_map as stability_map
+from jaxaccel.theory.memory1 import CriticalScales as CriticalScales
+from jaxaccel.theory.memory1 import Memory1Circle as Memory1Circle
+from jaxaccel.theory.memory1 import Memory1Conditions as Memory1Conditions
+from jaxaccel.theory.memory1 import RegionAnalysis as RegionAnalysis
+from jaxaccel.theory.memory1 import Theorem7Path as Theorem7Path
+from jaxaccel.theory.memory1 import memory1_circle as memory1_circle
+from jaxaccel.theory.memory1 import memory1_conditions as memory1_conditions
+from jaxaccel.theory.memory1 import memory1_critical_scales as memory1_critical_scales
+from jaxaccel.theory.memory1 import memory1_eigenvalues as memory1_eigenvalues
+from jaxaccel.theory.memory1 import region_analysis as region_analysis
+from jaxaccel.theory.memory1 import theorem7_default_paths as theorem7_default_paths
+from jaxaccel.theory.memory1 import theorem7_paths as theorem7_paths
+from jaxaccel.theory.asymptotics import BOUNDARY_RTOL as BOUNDARY_RTOL
+from jaxaccel.theory.asymptotics import PHASES as PHASES
+from jaxaccel.theory.asymptotics import LossAsymptotics as LossAsymptotics
+from jaxaccel.theory.asymptotics import PhaseDiagram as PhaseDiagram
+from jaxaccel.theory.asymptotics import PropagatorAsymptotics as PropagatorAsymptotics
+from jaxaccel.theory.asymptotics import loss_constant as loss_constant
+from jaxaccel.theory.asymptotics import loss_phase as loss_phase
+from jaxaccel.theory.asymptotics import phase_diagram as phase_diagram
+from jaxaccel.theory.asymptotics import predict_loss as predict_loss
+from jaxaccel.theory.asymptotics import predicted_loss as predicted_loss
+from jaxaccel.theory.asymptotics import propagator_asymptotics as propagator_asymptotics
+from jaxaccel.theory.monitors import AdiabaticPrediction as AdiabaticPrediction
+from jaxaccel.theory.monitors import RunningNoiseSum as RunningNoiseSum
+from jaxaccel.theory.monitors import adiabatic_loss as adiabatic_loss
+from jaxaccel.theory.monitors import applied_learning_rate as applied_learning_rate
+from jaxaccel.theory.monitors import running_noise_sum as running_noise_sum
