@@ -1,6 +1,6 @@
 """Benchmark: SE second-moment dynamics (memory-1 Heavy Ball) against a plain NumPy loop.
 
-Both implement the same recursion (Algorithm A, spec §3.4, three unique entries per
+Both implement the same recursion (Algorithm A, theory §3.4, three unique entries per
 eigenvalue, global sum each step) on the same power-law spectrum; the NumPy reference is timed
 on fewer steps and scaled per step. Prints eigen-steps/s of each and the ratio, for the default
 ``simulate`` (``kernel="auto"``: the native kernel of the backend for memory 1, see

@@ -2,7 +2,7 @@
 
 Three measurements on a power-law spectrum (memory-1, ``a != 0``, ``tau = (1, -1)``, b = 10):
 
-1. ``propagator_sums`` (spec §5.3, one small linear solve per eigenvalue) against NumPy's batched
+1. ``propagator_sums`` (theory §5.3, one small linear solve per eigenvalue) against NumPy's batched
    ``np.linalg.solve`` of the full ``(M+1)^2`` operator ``I - A_lambda`` per eigenvalue.
 2. ``propagators_at`` at 200 log-spaced times up to 1e9 (eigen-decomposition of ``A_lambda``)
    against NumPy: ``np.linalg.eig`` of every node's operator and the same modal sum.

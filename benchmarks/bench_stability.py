@@ -1,7 +1,7 @@
 """Benchmark: Heavy Ball stability map (jaxaccel.stability_map) vs a NumPy broadcast reference.
 
 100 x 100 (alpha, beta) grid, power-law spectrum with N = 1e5 nodes, b = 10, tau = (1, -1).
-The NumPy reference computes the same U_Sigma closed form (spec §5.3) by broadcasting grid
+The NumPy reference computes the same U_Sigma closed form (theory §5.3) by broadcasting grid
 chunks against the nodes, plus the Theorem 6 strict-stability decision. Prints wall and CPU
 seconds (minimum of repeats), the ratio, the peak resident memory and the max relative
 difference of U_Sigma on strictly stable points.

@@ -21,6 +21,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+import jaxaccel as ja
+from jaxaccel import plotting
+
 
 def _demo(args) -> int:
     import matplotlib
@@ -28,7 +31,6 @@ def _demo(args) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    import jaxaccel as ja
 
     spec = ja.power_law_spectrum(args.n, nu=args.nu, zeta=args.zeta)
     algs = {
@@ -102,7 +104,6 @@ _SCHEDULES = ("am1", "jacobi_heavy_ball")
 
 
 def _build_spectrum(cfg):
-    import jaxaccel as ja
 
     if not isinstance(cfg, dict) or "kind" not in cfg:
         raise ValueError("config 'spectrum' must be an object with a 'kind'")
@@ -116,7 +117,6 @@ def _build_spectrum(cfg):
 
 
 def _build_algorithm(name, cfg, steps):
-    import jaxaccel as ja
 
     if not isinstance(cfg, dict) or "kind" not in cfg:
         raise ValueError(f"config algorithm {name!r} must be an object with a 'kind'")
@@ -183,7 +183,6 @@ def load_config(path: str) -> Dict[str, Any]:
 def _simulate(args) -> int:
     import json
 
-    import jaxaccel as ja
 
     if args.example:
         print(json.dumps(EXAMPLE_CONFIG, indent=2))
@@ -282,8 +281,6 @@ def _map(args) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    import jaxaccel as ja
-    from jaxaccel import plotting
 
     x, y = _axis(args.x), _axis(args.y)
     fixed = {}

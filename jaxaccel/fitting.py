@@ -24,7 +24,7 @@ class PowerLawFit(NamedTuple):
             slopes measured on ``n_sub`` consecutive log-equal sub-windows); a curve that is not
             yet a power law shows a large value. For a correction ``L = C t^p (1 + c/t)`` it is
             of the size of the fit's distance to ``p``; slower corrections (e.g. the
-            ``t^-(xi_U - 1)`` of spec §5.2) are underestimated, so compare with a later window.
+            ``t^-(xi_U - 1)`` of theory §5.2) are underestimated, so compare with a later window.
         local_slopes: the sub-window slopes.
     """
 

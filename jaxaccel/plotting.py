@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import Any, Dict, Iterable, Iterator, Optional, Tuple, Union
 
 import numpy as np
@@ -112,19 +113,22 @@ def new_figure(nrows: int = 1, ncols: int = 1,
 
 
 def save(fig: Any, path: str, dpi: int = 120) -> str:
-    """Write ``fig`` (a matplotlib ``Figure``) atomically (format from the extension) and
-    return the path.
+    """Deprecated alias of :func:`jaxaccel.io.save_figure` (``path`` first there); warns.
 
     Example:
-        >>> import os, tempfile, matplotlib
+        >>> import os, tempfile, warnings, matplotlib
         >>> matplotlib.use("Agg")
         >>> import matplotlib.pyplot as plt
         >>> fig, ax = new_figure(size=(1.0, 1.0))
-        >>> path = save(fig, os.path.join(tempfile.mkdtemp(), "empty.png"), dpi=20)
+        >>> with warnings.catch_warnings(record=True):
+        ...     warnings.simplefilter("always")
+        ...     path = save(fig, os.path.join(tempfile.mkdtemp(), "empty.png"), dpi=20)
         >>> os.path.basename(path), os.path.getsize(path) > 0
         ('empty.png', True)
         >>> plt.close(fig)
     """
+    warnings.warn("jaxaccel.plotting.save is deprecated: use jaxaccel.io.save_figure(path, fig)",
+                  DeprecationWarning, stacklevel=2)
     return io.save_figure(path, fig, dpi=dpi)
 
 
@@ -149,8 +153,8 @@ def plot_map(smap: StabilityMap, field: str = "margin", ax: Optional[Any] = None
     ``margin`` uses a diverging map centred at 0 (clipped to ``[-1, 1]`` unless ``vmin`` /
     ``vmax`` are given); ``U``, ``U_tilde`` and ``C_L`` a log colour scale (``inf``: blank).
     With ``boundaries``, the strict boundary ``margin = 0`` (solid) and the noisy boundary
-    ``U~_Sigma = 1`` (dashed) are drawn (strict stability, spec §5 / §6.2; noisy stability
-    ``U~_Sigma < 1``, Theorems 3 and 8, spec §5.2).
+    ``U~_Sigma = 1`` (dashed) are drawn (strict stability, theory §5 / §6.2; noisy stability
+    ``U~_Sigma < 1``, Theorems 3 and 8, theory §5.2).
 
     Args:
         smap: a 2-D map from :func:`~jaxaccel.stability.stability_map`.
@@ -239,7 +243,7 @@ def plot_phase_diagram(pd: PhaseDiagram, ax: Optional[Any] = None, *, exponent: 
     """Phase diagram in the ``(zeta, 1/nu)`` plane (spec Fig. 2 left) from
     :func:`~jaxaccel.stability.phase_diagram`: colour = loss exponent (``"sgd"`` or ``"am1"``),
     the signal/noise boundary ``zeta = 2 - 1/nu`` and the divergent band ``1/nu >= 1``
-    (phases of spec §1 / §5.4, AM1 rate (27)).
+    (phases of theory §1 / §5.4, AM1 rate (27)).
 
     Args:
         pd: :class:`~jaxaccel.stability.PhaseDiagram`.

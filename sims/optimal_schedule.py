@@ -8,8 +8,8 @@ schedule's parameters. The schedule family is the AM1 form (250) with power laws
 
 and its five parameters (log alpha0, theta, log delta0, kappa, log eta') are optimised with Adam
 (a step that makes the run diverge is rejected and the learning rate halved). The result is
-compared with plain SGD, the AM1 schedule of the paper's ansatz (spec §7.2) and Jacobi HB
-(spec §8), all with the same batch size.
+compared with plain SGD, the AM1 schedule of the paper's ansatz (theory §7.2) and Jacobi HB
+(theory §8), all with the same batch size.
 
     python sims/optimal_schedule.py            # --quick (default): N = 5e3, T = 1e3
     python sims/optimal_schedule.py --full     # N = 1e5, T = 1e4

@@ -1,16 +1,16 @@
 """Stability maps: Heavy Ball (alpha, beta) and memory-1 (q0, alpha_eff) at fixed delta.
 
-For a power-law spectrum (``lambda_k = k^-nu``, spec §1) and a mini-batch SE noise model, two
-maps of the strict-stability margin and the noise sum ``U_Sigma`` (spec §5, §6):
+For a power-law spectrum (``lambda_k = k^-nu``, theory §1) and a mini-batch SE noise model, two
+maps of the strict-stability margin and the noise sum ``U_Sigma`` (theory §5, §6):
 
 * Heavy Ball on an ``(alpha, beta)`` grid: strictly stable iff ``|beta| < 1`` and
-  ``alpha lambda_max < 2 (1 + beta)`` (Theorem 6, spec §6.2), noisily stable iff
-  ``U_Sigma < 1``; since ``U_Sigma >= tau1 alpha_eff sum_k lambda_k / (2b)`` (spec §5.3),
+  ``alpha lambda_max < 2 (1 + beta)`` (Theorem 6, theory §6.2), noisily stable iff
+  ``U_Sigma < 1``; since ``U_Sigma >= tau1 alpha_eff sum_k lambda_k / (2b)`` (theory §5.3),
   ``alpha_eff = alpha / (1 - beta)`` is capped by the batch size.
 * memory 1 on a ``(q0, alpha_eff)`` grid at a small fixed ``delta = 1 - beta``: the strict
   region is the band ``-delta < lambda_max q0`` and
   ``lambda_max (2 q0 + delta alpha_eff) < 2 (2 - delta)`` of (227), and with ``q0 > 0`` the
-  noise sum (25) stays below 1 far beyond the Heavy Ball cap (Theorem 7, spec §6.5).
+  noise sum (25) stays below 1 far beyond the Heavy Ball cap (Theorem 7, theory §6.5).
 
 The printed tables compare, for both maps, the boundaries read off the computed margin with
 Theorem 6, and, at a few grid points, the map's verdicts and predicted loss constants ``C_L``

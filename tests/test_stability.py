@@ -511,7 +511,7 @@ def test_plotting_helpers(tmp_path):
     assert "nu" in ax.get_ylabel() and cb.ax.get_ylabel()
     ax = jp.plot_loss_curves({"x": (np.arange(5), np.arange(5) + 1.0)}, references=[(1.0, 1.0, "1/t")])
     assert ax.get_yscale() == "log"
-    path = jp.save(fig, str(tmp_path / "maps.png"))
+    path = ja.io.save_figure(str(tmp_path / "maps.png"), fig)
     assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="2-D"):
         jp.plot_map(m._replace(axes={"alpha": HB_GRID["alpha"]}))

@@ -348,7 +348,7 @@ def test_residual_random_init_vmaps_over_seeds_and_sigma0(res_p):
 def test_bad_input_raises_value_error_naming_argument(res_p):
     q = st.quadratic_problem(100.0, D, jax.random.PRNGKey(0))
     p = res_p
-    digits = st.load_digits_data()
+    digits = st.digits_split()
     with pytest.raises(ValueError, match="beta"):
         st.boost(q, T_EX, init="stack", beta=1.2)
     with pytest.raises(ValueError, match="beta"):
@@ -358,7 +358,7 @@ def test_bad_input_raises_value_error_naming_argument(res_p):
     with pytest.raises(ValueError, match="beta"):
         st.boost(q, 10, init="stack", beta=float("nan"))
     with pytest.raises(ValueError, match="beta"):
-        st.mlp_init("stack", beta=1.5)
+        st.block_init("stack", beta=1.5)
     # the explicit override is accepted; beta = 1.2 > 1 then makes the run genuinely unstable
     # (on a mode with eta h = 1/kappa the AGD roots have |z|^2 = (1 - eta h) beta = 1.188 > 1),
     # and the run is reported as diverged at a stage, not returned as silent inf / NaN
@@ -375,7 +375,7 @@ def test_bad_input_raises_value_error_naming_argument(res_p):
         with pytest.raises(ValueError, match="sigma0"):
             st.boost(q, 10, init="random", sigma0=bad, key=jax.random.PRNGKey(0))
         with pytest.raises(ValueError, match="learning_rate"):
-            st.train_residual_mlp(digits, st.mlp_init("zero"), jax.random.PRNGKey(0),
+            st.train_residual_mlp(digits, st.block_init("zero"), jax.random.PRNGKey(0),
                                   learning_rate=bad)
     with pytest.raises(ValueError, match="targets"):
         st.quadratic_from_data(np.ones((5, 3)), np.ones(4))
@@ -390,10 +390,10 @@ def test_bad_input_raises_value_error_naming_argument(res_p):
     with pytest.raises(ValueError, match="problem.target"):
         st.train_residual(p._replace(target=jnp.eye(3)), 10)
     with pytest.raises(ValueError, match="data.y_train"):
-        st.train_residual_mlp(digits._replace(y_train=digits.y_train[:-1]), st.mlp_init("zero"),
+        st.train_residual_mlp(digits._replace(y_train=digits.y_train[:-1]), st.block_init("zero"),
                               jax.random.PRNGKey(0))
     with pytest.raises(ValueError, match="data.x_test"):
-        st.train_residual_mlp(digits._replace(x_test=digits.x_test[:, :10]), st.mlp_init("zero"),
+        st.train_residual_mlp(digits._replace(x_test=digits.x_test[:, :10]), st.block_init("zero"),
                               jax.random.PRNGKey(0))
     with pytest.raises(ValueError, match="z"):
         st.rbf_kernel(np.ones((3, 2)), np.ones((3, 4)), 1.0)
@@ -484,7 +484,7 @@ def np_xent(logits, y):
 
 @pytest.fixture(scope="module")
 def digits_small():
-    d = st.load_digits_data()
+    d = st.digits_split()
     n, m = MLP_SIZES
     return st.DigitsData(d.x_train[:n], d.y_train[:n], d.x_test[:m], d.y_test[:m])
 
@@ -492,10 +492,10 @@ def digits_small():
 def test_residual_mlp_initialisations_against_numpy(digits_small):
     data = digits_small
     beta = 0.5
-    arms = {"zero": st.mlp_init("zero"), "random": st.mlp_init("random", sigma0=0.1),
-            "stack": st.mlp_init("stack", beta=beta), "copy": st.mlp_init("stack", beta=1.0),
-            "trainable": st.mlp_init("stack", beta=beta, trainable_beta=True),
-            "blowup": st.mlp_init("random", sigma0=1e308)}   # overflows: must be flagged
+    arms = {"zero": st.block_init("zero"), "random": st.block_init("random", sigma0=0.1),
+            "stack": st.block_init("stack", beta=beta), "copy": st.block_init("stack", beta=1.0),
+            "trainable": st.block_init("stack", beta=beta, trainable_beta=True),
+            "blowup": st.block_init("random", sigma0=1e308)}   # overflows: must be flagged
     names = list(arms)
     key = jax.random.PRNGKey(3)
     # one compilation: the arms are arrays, so every policy reuses the same kernel
@@ -562,7 +562,7 @@ def test_residual_mlp_initialisations_against_numpy(digits_small):
 @pytest.mark.slow
 def test_residual_mlp_vmaps_over_policies_and_seeds(digits_small):
     """vmap over a stacked MLPInit and over keys reproduces the single runs."""
-    inits = [st.mlp_init("zero"), st.mlp_init("stack", beta=0.5, trainable_beta=True)]
+    inits = [st.block_init("zero"), st.block_init("stack", beta=0.5, trainable_beta=True)]
     stacked = jax.tree.map(lambda *a: jnp.stack(a), *inits)
     keys = jax.random.split(jax.random.PRNGKey(0), 2)
     cfg = dict(MLP_CFG, record_stage_params=False)

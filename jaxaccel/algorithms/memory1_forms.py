@@ -37,7 +37,7 @@ Param = Union[float, Float[ArrayLike, "*#B"]]
 
 
 class Memory1Triplet(NamedTuple):
-    """Multistep triplet of a memory-1 algorithm (spec §6.1): ``P = (mu-1)(mu-1+delta)``,
+    """Multistep triplet of a memory-1 algorithm (theory §6.1): ``P = (mu-1)(mu-1+delta)``,
     ``Q = q0 + q1 mu``. Fields broadcast against each other."""
 
     delta: jax.Array
@@ -73,7 +73,7 @@ def _check_nonzero(x, name, why):
 def triplet(delta: Param, q0: Param, q1: Param) -> Memory1Triplet:
     """Validated :class:`Memory1Triplet` (finite arrays, broadcast to a common shape).
 
-    The multistep triplet of spec §6.1: ``P = (mu - 1)(mu - 1 + delta)``, ``Q = q0 + q1 mu``.
+    The multistep triplet of theory §6.1: ``P = (mu - 1)(mu - 1 + delta)``, ``Q = q0 + q1 mu``.
 
     Example:
         >>> t = triplet(0.1, 0.5, -0.7)
@@ -86,7 +86,7 @@ def triplet(delta: Param, q0: Param, q1: Param) -> Memory1Triplet:
 
 
 def triplet_from_effective(delta: Param, alpha_eff: Param, q0: Param) -> Memory1Triplet:
-    """The triplet from ``(delta, alpha_eff, q0)``: ``q1 = -q0 - delta alpha_eff`` (spec §6.1).
+    """The triplet from ``(delta, alpha_eff, q0)``: ``q1 = -q0 - delta alpha_eff`` (theory §6.1).
 
     Example:
         >>> t = triplet_from_effective(0.01, 10.0, 0.5)
@@ -120,7 +120,7 @@ def triplet_from_algorithm(algorithm: MemoryAlgorithm) -> Memory1Triplet:
 
 
 def triplet_from_torch(eta: Param, eta_prime: Param, beta: Param) -> Memory1Triplet:
-    """Triplet of the decoupled form (250) (spec §7.1).
+    """Triplet of the decoupled form (250) (theory §7.1).
 
     .. math::  q_1 = -(\\eta + \\eta'),\\qquad q_0 = \\beta\\eta',\\qquad \\delta = 1 - \\beta.
 
@@ -135,7 +135,7 @@ def triplet_from_torch(eta: Param, eta_prime: Param, beta: Param) -> Memory1Trip
 
 
 def torch_from_triplet(delta: Param, q0: Param, q1: Param) -> TorchForm:
-    """Decoupled form (250) of a triplet (spec §7.1).
+    """Decoupled form (250) of a triplet (theory §7.1).
 
     .. math::  \\beta = 1 - \\delta,\\qquad \\eta' = \\frac{q_0}{1-\\delta},\\qquad
                \\eta = \\delta\\Big(\\alpha_{\\rm eff} - \\frac{q_0}{1-\\delta}\\Big).

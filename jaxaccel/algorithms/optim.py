@@ -1,6 +1,6 @@
 """Optax gradient transformations for every memory-M algorithm of the engine.
 
-Spec: ``sgd_memory.md`` §2 (general form (3) and special cases), §7.1 (AM1, form (250)),
+Theory: ``docs/theory/sgd_memory.md`` §2 (general form (3) and special cases), §7.1 (AM1, form (250)),
 §7.2 (AM1 schedule), §8.1 (Jacobi Heavy Ball).
 
 **The change of variables (gradient shift).** Form (3) evaluates the gradient at the shifted
@@ -181,7 +181,7 @@ def weights_from_state(params: PyTree[ArrayLike], state: PyTree[Any]) -> PyTree[
     """The user's iterate ``w_t = y_t - a_t^T u_t`` from the stored parameters and the state.
 
     Inverts the change of variables ``y_t = w_t + a_t^T u_t`` of the module docstring (form (3)
-    of spec §2.1 with gradient shift ``a``).
+    of theory §2.1 with gradient shift ``a``).
 
     ``state`` may be a :class:`MemoryState` or any optax state containing exactly one (e.g.
     the state of ``optax.inject_hyperparams`` or ``optax.chain``). Without a shift (``a = 0``)
@@ -284,7 +284,7 @@ def memory_m(alpha: Hyper, a: Hyper, b: Hyper, c: Hyper, D: Hyper,
 
 def memory1(alpha: Hyper, a: Hyper, b: Hyper, c: Hyper, D: Hyper,
             a_next: Optional[Hyper] = None) -> optax.GradientTransformation:
-    """Memory-1 algorithm from its five scalars (spec §2.2); see :func:`memory_m`.
+    """Memory-1 algorithm from its five scalars (theory §2.2); see :func:`memory_m`.
 
     Args:
         alpha, a, b, c, D: scalars or schedules ``count -> scalar`` (``alpha >= 0``).
@@ -309,7 +309,7 @@ def memory1(alpha: Hyper, a: Hyper, b: Hyper, c: Hyper, D: Hyper,
 
 
 def sgd(learning_rate: Hyper) -> optax.GradientTransformation:
-    """Plain (S)GD, ``w_{t+1} = w_t - alpha_t g_t`` (memory ``M = 0``, spec §2.2).
+    """Plain (S)GD, ``w_{t+1} = w_t - alpha_t g_t`` (memory ``M = 0``, theory §2.2).
 
     Args:
         learning_rate: ``>= 0``, scalar or schedule.
@@ -334,7 +334,7 @@ def sgd(learning_rate: Hyper) -> optax.GradientTransformation:
 def heavy_ball(learning_rate: Hyper, momentum: Hyper) -> optax.GradientTransformation:
     """Heavy Ball (4): ``w_{t+1} = w_t - alpha_t g_t + beta_t (w_t - w_{t-1})``.
 
-    Matrix form ``b = D = beta, c = -alpha, a = 0`` (spec §2.2); the memory holds
+    Matrix form ``b = D = beta, c = -alpha, a = 0`` (theory §2.2); the memory holds
     ``u_t = w_t - w_{t-1}``. With constant parameters this equals
     ``optax.sgd(alpha, momentum=beta)`` (PyTorch-style momentum).
 
@@ -400,7 +400,7 @@ def nesterov(learning_rate: Hyper, momentum: Hyper) -> optax.GradientTransformat
 def decoupled_momentum(eta: Hyper, eta_prime: Hyper, momentum: Hyper) -> optax.GradientTransformation:
     """Decoupled momentum, form (250): ``v <- beta v + g;  w <- w - eta v - eta' g``.
 
-    Matrix form ``alpha = eta + eta', b = -eta beta, c = 1, D = beta, a = 0`` (spec §7.1);
+    Matrix form ``alpha = eta + eta', b = -eta beta, c = 1, D = beta, a = 0`` (theory §7.1);
     ``alpha_eff = eta / (1 - beta) + eta'``. PyTorch/optax Nesterov momentum is
     ``eta = lr mu, eta' = lr``.
 
@@ -431,7 +431,7 @@ def decoupled_momentum(eta: Hyper, eta_prime: Hyper, momentum: Hyper) -> optax.G
 
 def am1(delta0: Hyper, kappa: Hyper, alpha0: Hyper, theta: Hyper, eta_kick: Hyper,
         t0: Hyper = 1.0) -> optax.GradientTransformation:
-    """AM1, accelerated memory-1 (spec §7.1-7.2), as an optax transform.
+    """AM1, accelerated memory-1 (theory §7.1-7.2), as an optax transform.
 
     Decoupled momentum (250) with the schedule of :func:`jaxaccel.schedules.am1_schedule`:
 
@@ -476,7 +476,7 @@ def am1(delta0: Hyper, kappa: Hyper, alpha0: Hyper, theta: Hyper, eta_kick: Hype
 
 
 def jacobi_heavy_ball(a: Hyper, b: Hyper, L: Hyper) -> optax.GradientTransformation:
-    """Heavy Ball with the Jacobi schedule (Brakhage 1987; spec §8.1) as an optax transform.
+    """Heavy Ball with the Jacobi schedule (Brakhage 1987; theory §8.1) as an optax transform.
 
     Parameters of :func:`jaxaccel.schedules.jacobi_schedule` at the step count ``n = t``, so
     ``n`` updates reproduce ``jaxaccel.schedules.jacobi_heavy_ball(a, b, L, steps=n)``.

@@ -30,7 +30,7 @@ def _charpoly(A):
 
 
 def characteristic_polynomials(alg: MemoryAlgorithm) -> Tuple[jax.Array, jax.Array]:
-    """``(P, Q)`` with ``det(mu - S_lambda) = P(mu) - lambda Q(mu)`` (spec §2.4, eq. 36).
+    """``(P, Q)`` with ``det(mu - S_lambda) = P(mu) - lambda Q(mu)`` (theory §2.4, eq. 36).
 
     Returns ascending coefficient arrays: ``P`` of length ``M+2`` (monic, ``P(1) = 0``) and ``Q``
     of length ``M+1``, so that the multistep form (8) has ``p_m = -P[m]`` (m <= M), ``q_m = Q[m]``.
@@ -54,7 +54,7 @@ def from_multistep(P: Float[jax.Array, "*T M+2"], Q: Float[jax.Array, "*T M+1"])
 
     ``D`` is the companion matrix of ``R = P / (mu - 1)`` (top-row form, for which
     ``adj(mu - D) e_1 = (mu^{M-1}, ..., 1)``), ``c = e_1``, ``alpha = -Q[M]`` and ``b_j`` is the
-    coefficient of ``mu^{M-j}`` in ``Q + alpha R`` (spec §2.5).
+    coefficient of ``mu^{M-j}`` in ``Q + alpha R`` (theory §2.5).
 
     Args:
         P: ascending coefficients, length ``M+2``, monic with ``P(1) = 0``.

@@ -40,7 +40,7 @@ def gd(alpha: StepSize) -> MemoryAlgorithm:
 
 
 def memory1(alpha: StepSize, a: StepSize, b: StepSize, c: StepSize, D: StepSize) -> MemoryAlgorithm:
-    """General memory-1 algorithm from its five scalars (spec §2.2); each may be a schedule.
+    """General memory-1 algorithm from its five scalars (theory §2.2); each may be a schedule.
 
     Example:
         >>> import jaxaccel as ja
@@ -109,7 +109,7 @@ def torch_momentum(lr: StepSize, momentum: StepSize, nesterov: bool = False) -> 
 def am1_form(eta: StepSize, eta_prime: StepSize, beta: StepSize) -> MemoryAlgorithm:
     """Decoupled momentum (250): ``v <- beta v + g;  w <- w - eta v - eta' g``.
 
-    Matrix form ``alpha = eta + eta', b = -eta beta, c = 1, D = beta, a = 0`` (spec §7.1).
+    Matrix form ``alpha = eta + eta', b = -eta beta, c = 1, D = beta, a = 0`` (theory §7.1).
 
     Example:
         >>> import jaxaccel as ja
@@ -125,7 +125,7 @@ def am1_form(eta: StepSize, eta_prime: StepSize, beta: StepSize) -> MemoryAlgori
 def memory1_triplet(delta: StepSize, q0: StepSize, q1: StepSize) -> MemoryAlgorithm:
     """Memory-1 from the triplet ``(delta, q0, q1)``: ``P = (mu-1)(mu-1+delta)``, ``Q = q0 + q1 mu``.
 
-    Realisation with ``a = 0`` (spec §6.1): ``alpha = -q1, c = 1, D = beta = 1 - delta,
+    Realisation with ``a = 0`` (theory §6.1): ``alpha = -q1, c = 1, D = beta = 1 - delta,
     b = q0 + q1 beta``.
 
     Example:

@@ -117,7 +117,7 @@ def jacobi_schedule(a: Scalar, b: Scalar, L: Scalar) -> JacobiSchedule:
 
 
 def jacobi_heavy_ball(a: Scalar, b: Scalar, L: Scalar, steps: int) -> MemoryAlgorithm:
-    """Heavy Ball with the Jacobi schedule for steps ``t = 0 .. steps-1`` (spec §8.1).
+    """Heavy Ball with the Jacobi schedule for steps ``t = 0 .. steps-1`` (theory §8.1).
 
     The parameters are those of :func:`jacobi_schedule` (exact indexing ``n = t``; see there
     for the one-off convention of the 2023 companion repository). Noiseless, the loss is
@@ -152,7 +152,7 @@ def jacobi_heavy_ball(a: Scalar, b: Scalar, L: Scalar, steps: int) -> MemoryAlgo
 
 # ----------------------------------------------------------------------------- AM1
 class AM1Schedule(NamedTuple):
-    """AM1 parameters as functions of the step ``t`` (spec §7.1-7.2).
+    """AM1 parameters as functions of the step ``t`` (theory §7.1-7.2).
 
     Attributes:
         delta: ``t -> delta_t = 1 - beta_t``.
@@ -191,7 +191,7 @@ def _am1_checks(delta0, kappa, alpha0, theta, eta_kick, t0):
 
 def am1_schedule(delta0: Scalar, kappa: Scalar, alpha0: Scalar, theta: Scalar, eta_kick: Scalar,
                  t0: Scalar = 1.0) -> AM1Schedule:
-    """AM1 power-law schedule (spec §7.2) as callables of the step ``t``.
+    """AM1 power-law schedule (theory §7.2) as callables of the step ``t``.
 
     .. math::
         \\delta_t=\\delta_0(t+t_0)^{-\\kappa},\\quad
@@ -253,7 +253,7 @@ def am1_schedule(delta0: Scalar, kappa: Scalar, alpha0: Scalar, theta: Scalar, e
 
 def am1(delta0: Scalar, kappa: Scalar, alpha0: Scalar, theta: Scalar, eta_kick: Scalar, t0: Scalar,
         steps: int) -> MemoryAlgorithm:
-    """AM1 (accelerated memory-1) for steps ``t = 0 .. steps-1`` (spec §7.2, form (250)).
+    """AM1 (accelerated memory-1) for steps ``t = 0 .. steps-1`` (theory §7.2, form (250)).
 
     Parameters as in :func:`am1_schedule`; the matrix form comes from
     :func:`jaxaccel.algorithms.am1_form` (``alpha = eta + eta'``, ``b = -eta beta``, ``c = 1``,
@@ -316,7 +316,7 @@ def am1_theta_max(kappa: float, nu: float) -> float:
 def check_am1_exponents(theta: float, kappa: float, nu: float, warn: bool = True) -> bool:
     """Check the AM1 exponents against momentary stationarity ``0 <= theta <= kappa (1-1/nu)``.
 
-    Spec §7.2 (from Theorem 7.2: ``alpha_eff delta^{1 - 1/nu} = O(1)``, so ``U_Sigma(t)`` stays
+    Theory §7.2 (from Theorem 7.2: ``alpha_eff delta^{1 - 1/nu} = O(1)``, so ``U_Sigma(t)`` stays
     bounded along the schedule). Outside the range the momentary noise sum grows and the run is
     expected to diverge eventually under mini-batch noise.
 

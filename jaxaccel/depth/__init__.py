@@ -1,6 +1,6 @@
 """Implicit acceleration by depth: deep linear networks and the end-to-end update rule.
 
-Spec: ``depth_stacking.md`` Part A (Arora, Cohen & Hazan 2018). Modules, each named after its
+Theory: ``docs/theory/depth_stacking.md`` Part A (Arora, Cohen & Hazan 2018). Modules, each named after its
 concept:
 
 * :mod:`~jaxaccel.depth.losses` -- l_p regression and custom losses of ``W_e``;

@@ -1,4 +1,4 @@
-r"""Theorem 2 diagnostics: the end-to-end field is not a gradient field (spec §A7).
+r"""Theorem 2 diagnostics: the end-to-end field is not a gradient field (theory §A7).
 
 For a single output the end-to-end rule moves ``w`` along
 
@@ -35,7 +35,7 @@ GradFn = Callable[[Float[Array, "d"]], Float[Array, "d"]]
 
 
 def single_output_field(grad_fn: GradFn, w: Float[Array, "d"], depth: Depth) -> Float[Array, "d"]:
-    r"""``F(w)`` of spec §A7 for a gradient function ``grad_fn: (d,) -> (d,)``:
+    r"""``F(w)`` of theory §A7 for a gradient function ``grad_fn: (d,) -> (d,)``:
     :math:`\|w\|^{2-\frac2N}\big(\nabla L^1(w) + (N-1)\,\mathrm{Pr}_w\{\nabla L^1(w)\}\big)`.
 
     Args:
@@ -136,7 +136,7 @@ def circulation_closed_form(
     g: Float[ArrayLike, "d"], u: Float[ArrayLike, "d"], u_prime: Float[ArrayLike, "d"],
     radius: Scalar, depth: Depth,
 ) -> Float[Array, ""]:
-    r""":math:`r^{3-2/N}\langle g,u-u'\rangle(N-1)(N-2)/(3N-2)` for a linear loss (spec §A7).
+    r""":math:`r^{3-2/N}\langle g,u-u'\rangle(N-1)(N-2)/(3N-2)` for a linear loss (theory §A7).
 
     The circulation of the end-to-end field around the radial-arc-radial loop of
     :func:`loop_circulation` when :math:`\nabla L^1 = g` is constant.

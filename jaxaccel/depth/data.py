@@ -1,12 +1,12 @@
-r"""Regression problems for the depth experiments (spec depth_stacking.md §A8, §A9, §6.2.7).
+r"""Regression problems for the depth experiments (docs/theory/depth_stacking.md §A8, §A9, §C6.2.7).
 
 * :func:`diabetes_regression` -- a *real* regression dataset bundled with scikit-learn
   (442 examples x 10 features; no download). The paper's dataset, UCI "Gas Sensor Array Drift
   at Different Concentrations" (ethanol problem, 2 565 x 128), is **not available offline**, so
   it cannot be used here; the diabetes data stand in for it.
-* :func:`synthetic_regression` -- the synthetic stand-in of spec §A9.4 (log-spaced feature
+* :func:`synthetic_regression` -- the synthetic stand-in of theory §A9.4 (log-spaced feature
   scales, linear target plus noise, optionally heavy-tailed).
-* :func:`two_point_problem` -- the paper's two-point :math:`\ell_p` illustration (spec §A8).
+* :func:`two_point_problem` -- the paper's two-point :math:`\ell_p` illustration (theory §A8).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def diabetes_regression(p: float = 2.0, scaling: str = "features+target",
     Args:
         p: loss exponent.
         scaling: ``"raw"``, ``"features"`` (z-score each feature) or ``"features+target"``
-            (z-score features and target; the engine default, spec §A9.1).
+            (z-score features and target; the engine default, theory §A9.1).
         **kwargs: passed to :func:`~jaxaccel.depth.lp_regression` (``form``, ``reduction``).
 
     Returns:
@@ -88,7 +88,7 @@ def synthetic_regression(
     scale_range: Tuple[float, float] = (0.05, 1.0), noise: float = 0.1,
     noise_df: Optional[float] = None, **kwargs: Any,
 ) -> LpRegression:
-    r"""Synthetic l_p regression with a controlled feature spectrum (spec §A9.4).
+    r"""Synthetic l_p regression with a controlled feature spectrum (theory §A9.4).
 
     Features ``x_i = diag(s) z_i`` with ``z_i ~ N(0, I)`` and scales ``s`` log-spaced in
     ``scale_range``; target ``y = x^T w* + noise * eps`` with ``w* ~ N(0, I)`` and ``eps``
@@ -134,7 +134,7 @@ def synthetic_regression(
 
 
 def two_point_problem(y1: float = 10.0, y2: float = 1.0, p: float = 4) -> LpRegression:
-    r"""The two-point problem of spec §A8: inputs ``e_1, e_2``, targets ``y1, y2``.
+    r"""The two-point problem of theory §A8: inputs ``e_1, e_2``, targets ``y1, y2``.
 
     .. math:: L(w) = \tfrac12\sum_{i=1}^2 \tfrac1p (w_i - y_i)^p ,\quad p \text{ even}.
 
@@ -155,7 +155,7 @@ def two_point_problem(y1: float = 10.0, y2: float = 1.0, p: float = 4) -> LpRegr
 
 
 def gd_stability_cap(targets: Float[ArrayLike, "m *k"], p: float, num_examples: int) -> float:
-    """Largest stable GD step from ``w = 0`` on the two-point problem (even ``p``, spec §A8).
+    """Largest stable GD step from ``w = 0`` on the two-point problem (even ``p``, theory §A8).
 
     ``eta < 2 m / max|y|^{p-2}`` with the mean convention (``m`` examples, unit inputs); for
     ``p = 2`` the cap ``2 m`` does not depend on the targets.

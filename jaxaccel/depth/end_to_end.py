@@ -1,7 +1,7 @@
-r"""The end-to-end update rule of a depth-``N`` linear network (spec depth_stacking.md §A2-§A5).
+r"""The end-to-end update rule of a depth-``N`` linear network (docs/theory/depth_stacking.md §A2-§A5).
 
 For a balanced network the end-to-end matrix ``W_e`` (shape ``(k, d)``) follows, in discrete
-time (arXiv eq. 10, spec §A3) and continuous time (Theorem 1, spec §A2),
+time (arXiv eq. 10, theory §A3) and continuous time (Theorem 1, theory §A2),
 
 .. math::
     W_e \leftarrow (1-\eta\lambda N)W_e - \eta\,\mathcal P_N(W_e)[\nabla L^1(W_e)],\qquad
@@ -10,12 +10,12 @@ time (arXiv eq. 10, spec §A3) and continuous time (Theorem 1, spec §A2),
     \mathcal P_N(W)[G] = \sum_{j=1}^N [WW^\top]^{\frac{j-1}{N}}\,G\,[W^\top W]^{\frac{N-j}{N}} .
 
 Fractional powers of PSD matrices use :math:`M^a = Q\operatorname{diag}(\mu^a)Q^\top` with
-``0^a = 0`` for ``a > 0`` and :math:`M^0 = I` **also on the kernel** (spec §A2); getting the
+``0^a = 0`` for ``a > 0`` and :math:`M^0 = I` **also on the kernel** (theory §A2); getting the
 kernel convention wrong breaks the rule for every rank-deficient ``W_e``.
 
 The default path (:func:`end_to_end_direction`) uses one full SVD ``W = U S V^T``:
 :math:`\mathcal P_N(W)[G] = U(\Lambda\circ(U^\top G V))V^\top` with the divided difference
-:math:`\Lambda_{rr'} = \sum_j \sigma_r^{2(j-1)/N}\sigma_{r'}^{2(N-j)/N}` (spec §A3.1), evaluated
+:math:`\Lambda_{rr'} = \sum_j \sigma_r^{2(j-1)/N}\sigma_{r'}^{2(N-j)/N}` (theory §A3.1), evaluated
 in a cancellation-free form, so ``depth`` may be a traced (vmapped) array. The ``eigh`` path
 (:func:`end_to_end_direction_eigh`) sums the ``N`` terms literally and is kept as a reference.
 """
@@ -52,7 +52,7 @@ def check_depth(depth, name: str = "depth"):
 
 # ----------------------------------------------------------------------------- fractional powers
 def psd_power(M: Float[Array, "n n"], a: float) -> Float[Array, "n n"]:
-    r"""Fractional power of a symmetric PSD matrix through ``eigh`` (spec §A2 convention).
+    r"""Fractional power of a symmetric PSD matrix through ``eigh`` (theory §A2 convention).
 
     .. math:: M^a = Q\operatorname{diag}(\max(\mu,0)^a)Q^\top \ (a > 0),\qquad M^0 = I .
 
@@ -104,7 +104,7 @@ def divided_difference(
 ) -> Float[Array, "k d"]:
     r"""The matrix :math:`\Lambda_{rr'} = \sum_{j=1}^N \sigma_r^{2(j-1)/N}\sigma_{r'}^{2(N-j)/N}`.
 
-    Closed form (spec §A3.1): :math:`(\sigma_r^2-\sigma_{r'}^2)/(\sigma_r^{2/N}-\sigma_{r'}^{2/N})`
+    Closed form (theory §A3.1): :math:`(\sigma_r^2-\sigma_{r'}^2)/(\sigma_r^{2/N}-\sigma_{r'}^{2/N})`
     for distinct values, :math:`N\sigma^{2-2/N}` for equal ones, :math:`\sigma^{2-2/N}` when
     exactly one is zero, ``0`` when both are (``1`` for ``N = 1``). It is evaluated as
     :math:`h^{2-2/N}\,\mathrm{expm1}(N\ell)/\mathrm{expm1}(\ell)` with ``h`` the larger value
@@ -142,7 +142,7 @@ def divided_difference(
 def end_to_end_direction(
     W: Float[Array, "k d"], G: Float[Array, "k d"], depth: Depth,
 ) -> Float[Array, "k d"]:
-    r"""The preconditioned gradient :math:`\mathcal P_N(W)[G]` via one SVD (spec §A3.1).
+    r"""The preconditioned gradient :math:`\mathcal P_N(W)[G]` via one SVD (theory §A3.1).
 
     .. math::
         \sum_{j=1}^N [WW^\top]^{\frac{j-1}{N}} G [W^\top W]^{\frac{N-j}{N}}
@@ -171,12 +171,12 @@ def end_to_end_direction(
 def end_to_end_direction_eigh(
     W: Float[Array, "k d"], G: Float[Array, "k d"], depth: int,
 ) -> Float[Array, "k d"]:
-    r"""Reference path: the literal sum of ``N`` terms with ``eigh`` fractional powers (spec §A3).
+    r"""Reference path: the literal sum of ``N`` terms with ``eigh`` fractional powers (theory §A3).
 
     .. math:: \sum_{j=1}^N [WW^\top]^{\frac{j-1}{N}}\,G\,[W^\top W]^{\frac{N-j}{N}} .
 
     ``depth`` must be a Python int. Slower and less accurate for tiny singular values than
-    :func:`end_to_end_direction`; kept for cross-checking (spec §A3.1).
+    :func:`end_to_end_direction`; kept for cross-checking (theory §A3.1).
 
     Args:
         W: ``(k, d)`` end-to-end matrix.
@@ -204,7 +204,7 @@ def end_to_end_direction_eigh(
 def single_output_direction(
     w: Float[Array, "*k d"], g: Float[Array, "*k d"], depth: Depth,
 ) -> Float[Array, "*k d"]:
-    r"""Single-output closed form (spec §A5, the paper's Claim 2), ``k = 1``:
+    r"""Single-output closed form (theory §A5, the paper's Claim 2), ``k = 1``:
 
     .. math::
         \mathcal P_N(w^\top)[g^\top] = \|w\|^{2-\frac2N}\big(g + (N-1)\langle g,\hat w\rangle
@@ -235,7 +235,7 @@ def end_to_end_update(
     W: Float[Array, "k d"], G: Float[Array, "k d"], lr: Scalar, depth: Depth,
     weight_decay: Scalar = 0.0, method: str = "svd",
 ) -> Float[Array, "k d"]:
-    r"""One step of the discrete end-to-end rule (arXiv eq. 10 / ICML eq. 12, spec §A3):
+    r"""One step of the discrete end-to-end rule (arXiv eq. 10 / ICML eq. 12, theory §A3):
 
     .. math::
         W^{(t+1)} = (1-\eta\lambda N)W^{(t)} - \eta\,\mathcal P_N(W^{(t)})[G] .
@@ -263,7 +263,7 @@ def end_to_end_velocity(
     W: Float[Array, "k d"], G: Float[Array, "k d"], lr: Scalar, depth: Depth,
     weight_decay: Scalar = 0.0, method: str = "svd",
 ) -> Float[Array, "k d"]:
-    r"""Right-hand side of Theorem 1 (spec §A2):
+    r"""Right-hand side of Theorem 1 (theory §A2):
     :math:`\dot W_e = -\eta\lambda N W_e - \eta\,\mathcal P_N(W_e)[\nabla L^1(W_e)]`.
 
     Args:
@@ -300,7 +300,7 @@ def singular_value_velocity(
     W: Float[Array, "k d"], G: Float[Array, "k d"], lr: Scalar, depth: Depth,
     weight_decay: Scalar = 0.0,
 ) -> Float[Array, "r"]:
-    r"""Predicted singular-value dynamics under Theorem 1 (spec §A4):
+    r"""Predicted singular-value dynamics under Theorem 1 (theory §A4):
 
     .. math:: \dot\sigma_r = -\eta N\sigma_r^{2-2/N}\langle\nabla L^1(W_e),u_rv_r^\top\rangle
               - \eta\lambda N\sigma_r .
@@ -328,7 +328,7 @@ def singular_value_velocity(
 
 # ----------------------------------------------------------------------------- P as a matrix
 def preconditioner_eigenvalues(W: Float[Array, "k d"], depth: Depth) -> Float[Array, "k d"]:
-    r"""Eigenvalues of the vectorised preconditioner :math:`P_{W}` (spec §A4).
+    r"""Eigenvalues of the vectorised preconditioner :math:`P_{W}` (theory §A4).
 
     With left/right singular vectors ``u_r``, ``v_r'`` completed to bases and zero-padded
     singular values, the eigenvector ``vec(u_r v_{r'}^T) = v_{r'} (x) u_r`` has eigenvalue
@@ -356,7 +356,7 @@ def preconditioner_eigenvectors(
     W: Float[Array, "k d"],
 ) -> Tuple[Float[Array, "k k"], Float[Array, "d d"]]:
     """``(U, V)`` full singular bases of ``W``; eigenvector ``(r, r')`` of ``P_W`` is
-    ``kron(V[:, r'], U[:, r])`` (column-stacking ``vec``, spec §A4).
+    ``kron(V[:, r'], U[:, r])`` (column-stacking ``vec``, theory §A4).
 
     Args:
         W: ``(k, d)`` end-to-end matrix.
@@ -377,7 +377,7 @@ def preconditioner_eigenvectors(
 
 
 def preconditioner_matrix(W: Float[Array, "k d"], depth: int) -> Float[Array, "k*d k*d"]:
-    r"""The explicit ``(kd, kd)`` Kronecker form (spec §A4), built with ``eigh`` powers:
+    r"""The explicit ``(kd, kd)`` Kronecker form (theory §A4), built with ``eigh`` powers:
 
     .. math:: P_W = \sum_{j=1}^N (W^\top W)^{\frac{N-j}{N}} \otimes (WW^\top)^{\frac{j-1}{N}},
 
@@ -412,7 +412,7 @@ def preconditioner_operator(
     W: Float[Array, "k d"], depth: Depth,
 ) -> Callable[[Float[Array, "k*d"]], Float[Array, "k*d"]]:
     """``P_W`` as a linear operator on column-stacked vectors of length ``k*d`` (SVD path,
-    spec §A4 and §A3.1).
+    theory §A4 and §A3.1).
 
     Args:
         W: ``(k, d)`` end-to-end matrix.

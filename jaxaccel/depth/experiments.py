@@ -1,6 +1,6 @@
 """Helpers for depth experiments: learning-rate grids, fair best-lr selection, summaries.
 
-Spec depth_stacking.md §6.1: best-lr selection rules (loss at a fixed budget, or area under
+Theory (docs/theory/depth_stacking.md) §C6.1: best-lr selection rules (loss at a fixed budget, or area under
 the log-loss curve), medians and IQR over seeds, iterations to a threshold (absolute or
 relative to a Newton-computed ``L*``), speed-up ratios.
 """
@@ -20,7 +20,7 @@ from jaxaccel.depth.training import Run
 def lr_grid(lo: float, hi: float, num: int) -> Float[np.ndarray, "L"]:
     """``num`` log-spaced learning rates in ``[lo, hi]`` (validated: ``0 < lo <= hi``).
 
-    The learning-rate grid of a per-model tuned sweep (spec §A9.2 E4, §6.1).
+    The learning-rate grid of a per-model tuned sweep (theory §A9.2 E4, §C6.1).
 
     Args:
         lo: smallest learning rate, ``> 0``.
@@ -43,7 +43,7 @@ def lr_grid(lo: float, hi: float, num: int) -> Float[np.ndarray, "L"]:
 
 
 def seed_keys(seed: int, num_seeds: int) -> UInt32[Array, "S 2"]:
-    """``num_seeds`` independent PRNG keys from one integer seed (seeds of a sweep, spec §6.1).
+    """``num_seeds`` independent PRNG keys from one integer seed (seeds of a sweep, theory §C6.1).
 
     Args:
         seed: integer seed.
@@ -63,7 +63,7 @@ def seed_keys(seed: int, num_seeds: int) -> UInt32[Array, "S 2"]:
 
 
 def hits_as_float(hit_at: Int[ArrayLike, "*batch"]) -> Float[np.ndarray, "*batch"]:
-    """Iterations-to-threshold with "never" (``-1``) mapped to ``inf`` (spec §6.1).
+    """Iterations-to-threshold with "never" (``-1``) mapped to ``inf`` (theory §C6.1).
 
     Args:
         hit_at: iteration counts, e.g. :attr:`Run.hit_at <jaxaccel.depth.Run.hit_at>`.
@@ -84,7 +84,7 @@ def log_loss_auc(run: Run) -> Float[np.ndarray, "*batch"]:
     """Area under ``log10(loss)`` against step over the recorded steps, per run (inf if
     diverged); divided by the last step, so it is a mean log-loss.
 
-    The "area under the log-loss curve" best-lr criterion of spec §6.1 (trapezoid rule).
+    The "area under the log-loss curve" best-lr criterion of theory §C6.1 (trapezoid rule).
 
     Args:
         run: a :class:`~jaxaccel.depth.Run` with ``loss`` of shape ``(*batch, R)``.
@@ -123,7 +123,7 @@ class Selection(NamedTuple):
 
 
 def select_lr(run: Run, lrs: Float[ArrayLike, "E"], criterion: str = "final") -> Selection:
-    """Fair per-model learning-rate choice (spec §6.1, §A9.2 E4).
+    """Fair per-model learning-rate choice (theory §C6.1, §A9.2 E4).
 
     Args:
         run: a sweep result with leading axes ``(E, S)`` (learning rate, seed) or ``(E,)``.
@@ -190,7 +190,7 @@ def median_iqr(
 ) -> Tuple[Float[np.ndarray, "..."], Float[np.ndarray, "..."], Float[np.ndarray, "..."]]:
     """``(median, q25, q75)`` along ``axis`` (NaN-free input expected; inf allowed).
 
-    The "median and IQR over seeds" summary of spec §6.1; quantiles that involve an ``inf``
+    The "median and IQR over seeds" summary of theory §C6.1; quantiles that involve an ``inf``
     entry (a run that never hit a threshold, or diverged) are ``inf``.
 
     Args:
@@ -213,7 +213,7 @@ def median_iqr(
 
 
 def relative_gap(loss: Float[ArrayLike, "*batch"], L_star: float) -> Float[np.ndarray, "*batch"]:
-    """``(L - L*) / L*`` (spec §6.1).
+    """``(L - L*) / L*`` (theory §C6.1).
 
     Args:
         loss: losses ``L`` (any shape).

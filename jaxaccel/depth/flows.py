@@ -1,4 +1,4 @@
-r"""Continuous-time dynamics (spec depth_stacking.md §A1.3 eq. 6 and §A2 Theorem 1).
+r"""Continuous-time dynamics (docs/theory/depth_stacking.md §A1.3 eq. 6 and §A2 Theorem 1).
 
 Both flows keep ``eta`` inside the vector field, so time is measured in iterations:
 
@@ -100,7 +100,7 @@ def integrate_end_to_end_flow(
     W: Float[ArrayLike, "k d"], loss: LossLike, lr: Scalar, depth: Depth, horizon: float,
     num_steps: int, weight_decay: Scalar = 0.0, method: str = "svd",
 ) -> Float[Array, "k d"]:
-    r"""RK4 integration of the end-to-end ODE of Theorem 1 (spec §A2) up to time ``horizon``.
+    r"""RK4 integration of the end-to-end ODE of Theorem 1 (theory §A2) up to time ``horizon``.
 
     Args:
         W: ``(k, d)`` initial end-to-end matrix. depth: ``N``. method: ``"svd"``,

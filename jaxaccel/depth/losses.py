@@ -1,4 +1,4 @@
-"""Losses of the end-to-end matrix ``W_e`` (spec depth_stacking.md §A1.1-§A1.2).
+"""Losses of the end-to-end matrix ``W_e`` (docs/theory/depth_stacking.md §A1.1-§A1.2).
 
 Every loss here is a pytree with two methods of a ``(k, d)`` matrix ``W``:
 
@@ -34,7 +34,7 @@ def _int_or_none(p: float) -> Optional[int]:
 
 @dataclasses.dataclass(frozen=True)
 class LpRegression:
-    r"""The :math:`\ell_p` regression loss of a linear map (spec §A1.2).
+    r"""The :math:`\ell_p` regression loss of a linear map (theory §A1.2).
 
     .. math::
         L^1(W) = \frac{1}{m}\sum_{i=1}^m \sum_{o=1}^k \frac{1}{p}\,|(W x^{(i)} - y^{(i)})_o|^p,
@@ -154,7 +154,7 @@ def lp_regression(
     inputs: Float[ArrayLike, "m d"], targets: Union[Float[ArrayLike, "m"], Float[ArrayLike, "m k"]],
     p: float = 2.0, *, form: str = "abs", reduction: str = "mean",
 ) -> LpRegression:
-    r"""Validated :math:`\ell_p` regression loss (spec §A1.2), mean over examples with ``1/p``.
+    r"""Validated :math:`\ell_p` regression loss (theory §A1.2), mean over examples with ``1/p``.
 
     Args:
         inputs: ``(m, d)`` features, finite.
@@ -240,7 +240,7 @@ def lp_minimum(
     (the loss separates over outputs) with the Hessian
     :math:`\frac{p-1}{m} X^\top \operatorname{diag}(|r|^{p-2}) X` and a backtracking line
     search, started from least squares. Used for the relative gap ``(L - L*) / L*``
-    (spec §6.1). ``1 <= p < 2`` is not supported (the Hessian is singular at zero residuals).
+    (theory §C6.1). ``1 <= p < 2`` is not supported (the Hessian is singular at zero residuals).
 
     Args:
         loss: an :class:`LpRegression`.

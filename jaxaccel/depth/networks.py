@@ -1,11 +1,11 @@
-"""Deep linear networks ``W_e = W_N ... W_1`` (spec depth_stacking.md §A1).
+"""Deep linear networks ``W_e = W_N ... W_1`` (docs/theory/depth_stacking.md §A1).
 
 A network is a tuple of layer matrices ``(W_1, ..., W_N)`` (a pytree), ``W_j`` of shape
 ``(n_j, n_{j-1})`` with ``n_0 = d`` (inputs) and ``n_N = k`` (outputs); there are no biases.
 A network's architecture is its ``widths = (n_0, n_1, ..., n_N)``; its depth is
 ``len(widths) - 1``.
 
-Initialisations (spec §A1.4): :func:`init_balanced` (the balanced recipe, exact emulation by the
+Initialisations (theory §A1.4): :func:`init_balanced` (the balanced recipe, exact emulation by the
 end-to-end rule), :func:`init_gaussian` (i.i.d. near-zero), :func:`init_identity` (linear
 residual start), :func:`init_orthogonal` (semi-orthogonal layers, *not* balanced when shapes
 differ). All are pure functions of a PRNG key, so they ``vmap`` over seeds.
@@ -37,7 +37,7 @@ def make_widths(
     in_dim: int, out_dim: int, depth: int, width: Union[None, int, Sequence[int]] = None,
 ) -> Tuple[int, ...]:
     """``(d, n_1, ..., n_{N-1}, k)`` for a depth-``N`` network with equal hidden widths
-    (the architecture of spec §A1.1: ``n_0 = d``, ``n_N = k``).
+    (the architecture of theory §A1.1: ``n_0 = d``, ``n_N = k``).
 
     Args:
         in_dim: ``d >= 1``.
@@ -112,7 +112,7 @@ def check_layers(layers, name: str = "layers") -> Layers:
 
 
 def widths_of(layers: LayersLike) -> Tuple[int, ...]:
-    """``(n_0, ..., n_N)`` of a network (spec §A1.1; leading batch axes are ignored).
+    """``(n_0, ..., n_N)`` of a network (theory §A1.1; leading batch axes are ignored).
 
     Args:
         layers: ``(W_1, ..., W_N)``, ``W_j`` of shape ``(..., n_j, n_{j-1})``.
@@ -131,7 +131,7 @@ def widths_of(layers: LayersLike) -> Tuple[int, ...]:
 
 # ----------------------------------------------------------------------------- products
 def end_to_end_matrix(layers: LayersLike) -> Float[Array, "k d"]:
-    r"""The end-to-end matrix :math:`W_e = W_N W_{N-1}\cdots W_1` (spec §A1.1).
+    r"""The end-to-end matrix :math:`W_e = W_N W_{N-1}\cdots W_1` (theory §A1.1).
 
     Args:
         layers: ``(W_1, ..., W_N)``, ``W_j`` of shape ``(n_j, n_{j-1})``.
@@ -152,7 +152,7 @@ def end_to_end_matrix(layers: LayersLike) -> Float[Array, "k d"]:
 
 
 def layer_gradients(layers: LayersLike, grad_e: Float[Array, "k d"]) -> Layers:
-    r"""Layer gradients by the chain rule (spec §A1.1):
+    r"""Layer gradients by the chain rule (theory §A1.1):
 
     .. math::
         \frac{\partial L^N}{\partial W_j}
@@ -193,7 +193,7 @@ def imbalance(layers: LayersLike, relative: bool = False) -> Float[Array, "N-1"]
     r"""Imbalance :math:`\|W_{j+1}^\top W_{j+1} - W_j W_j^\top\|_F`, ``j = 1..N-1`` (spec eq. 7).
 
     With ``relative=True`` each entry is divided by :math:`\|W_e\|_2^{2/N}` (the scale the
-    end-to-end dynamics need it to be small against, spec §A1.4).
+    end-to-end dynamics need it to be small against, theory §A1.4).
 
     Args:
         layers: ``(W_1, ..., W_N)``.
@@ -282,7 +282,7 @@ def init_balanced(
     key: PRNGKeyArray, widths: Sequence[int], scale: Optional[Scalar] = 1e-2,
     target: Optional[Float[ArrayLike, "k d"]] = None, dtype: DTypeLike = jnp.float64,
 ) -> Layers:
-    r"""Balanced initialisation with a prescribed end-to-end matrix (spec §A1.4, the recipe).
+    r"""Balanced initialisation with a prescribed end-to-end matrix (theory §A1.4, the recipe).
 
     Draw ``A = scale * Z / ||Z||_2`` (``Z`` Gaussian) or take ``A = target``; with the thin SVD
     ``A = U Sigma V^T`` (``r = min(k, d)``) and orthonormal frames ``O_j`` of shape
@@ -357,7 +357,7 @@ def _balanced(key, scale, A, *, widths, dtype):
 def init_gaussian(
     key: PRNGKeyArray, widths: Sequence[int], scale: Scalar = 1e-2, dtype: DTypeLike = jnp.float64,
 ) -> Layers:
-    """I.i.d. ``N(0, scale^2)`` entries in every layer (the "near-zero" init, spec §A1.4).
+    """I.i.d. ``N(0, scale^2)`` entries in every layer (the "near-zero" init, theory §A1.4).
 
     Args:
         key: PRNG key.
@@ -388,7 +388,7 @@ def _gaussian(key, scale, *, widths, dtype):
 def init_identity(
     widths: Sequence[int], scale: Scalar = 1.0, dtype: DTypeLike = jnp.float64,
 ) -> Layers:
-    """Identity / linear-residual start (spec §A9.2 E6).
+    """Identity / linear-residual start (theory §A9.2 E6).
 
     Every layer but the last is the rectangular identity ``eye(n_j, n_{j-1})``; the last is
     ``scale * eye(k, n_{N-1})``. Hidden layers must be square (all hidden widths equal).
@@ -421,7 +421,7 @@ def init_orthogonal(
 ) -> Layers:
     """(Semi-)orthogonal layers times ``scale`` (orthonormal rows or columns, whichever fit).
 
-    Not balanced when consecutive shapes differ (spec §A10, item 4; inits of §6.2).
+    Not balanced when consecutive shapes differ (theory §A10, item 4; inits of §C6.2).
 
     Args:
         key: PRNG key.
@@ -464,7 +464,7 @@ def init_network(
     dtype: DTypeLike = jnp.float64,
 ) -> Layers:
     """Dispatch to one of the initialisations by name (``balanced``, ``gaussian``,
-    ``identity``, ``orthogonal``); ``target`` is only used by ``balanced`` (spec §A1.4, §6.2).
+    ``identity``, ``orthogonal``); ``target`` is only used by ``balanced`` (theory §A1.4, §C6.2).
 
     Args:
         key: PRNG key (unused by ``identity``).

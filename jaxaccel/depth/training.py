@@ -8,8 +8,8 @@ r"""Training runs: one jitted ``lax.scan`` per run, losses recorded only at requ
   learning rates and a batch of initialisations (seeds), and for the end-to-end rule over
   depths as well (the rule's shapes do not depend on ``N``).
 
-Divergence (spec §6.1): a run whose loss becomes non-finite or exceeds
-``divergence_factor * L_0`` is frozen at that step and reported with ``diverged=True`` and
+Divergence (theory §C6.1): a run whose loss becomes non-finite or exceeds
+``divergence_threshold * L_0`` is frozen at that step and reported with ``diverged=True`` and
 ``diverged_at``; its recorded losses from that step on are ``+inf`` (never NaN).
 Thresholds: ``hit_at[i]`` is the first step ``t`` with ``L_t < thresholds[i]`` (``-1`` if never),
 tracked inside the scan, so iterations-to-threshold are exact without storing the curve.
@@ -18,7 +18,8 @@ tracked inside the scan, so iterations-to-threshold are exact without storing th
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple, Sequence, Union
+import warnings
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 import jax
@@ -69,7 +70,7 @@ _OPTAX = ("sgd", "momentum", "nesterov", "adagrad", "adadelta", "adam", "rmsprop
 
 
 def make_optimizer(name: str, lr: Scalar) -> optax.GradientTransformation:
-    """An optax optimizer by name with TF1-compatible defaults (spec §A9.2 E5, §6.1).
+    """An optax optimizer by name with TF1-compatible defaults (theory §A9.2 E5, §C6.1).
 
     ``adagrad``: initial accumulator 0.1; ``adadelta``: ``rho = 0.95``, ``eps = 1e-8``;
     ``adam``: ``(0.9, 0.999, 1e-8)``; ``rmsprop``: decay 0.9, ``eps = 1e-10``;
@@ -249,16 +250,22 @@ def _check_grid(x, name):
     return jnp.asarray(arr)
 
 
-def _common(loss, steps, record, thresholds, divergence_factor):
+def _common(loss, steps, record, thresholds, divergence_threshold, divergence_factor=None):
     loss = as_loss(loss)
     steps = V.check_positive_int(steps, "steps")
     rec = jnp.asarray(record_steps(record, steps), jnp.int32)
     thr = np.atleast_1d(np.asarray(thresholds, dtype=float))
     if thr.ndim != 1 or np.any(np.isnan(thr)):
         raise ValueError(f"thresholds must be a 1-D array of numbers, got {thresholds!r}")
-    if not (np.isfinite(divergence_factor) and divergence_factor > 1):
-        raise ValueError(f"divergence_factor must be finite and > 1, got {divergence_factor!r}")
-    return loss, steps, rec, jnp.asarray(thr), jnp.asarray(float(divergence_factor))
+    if divergence_factor is not None:  # the old name of the argument
+        warnings.warn("divergence_factor is deprecated: use divergence_threshold (the name of "
+                      "the same rule in simulate and jaxaccel.stacking)", DeprecationWarning,
+                      stacklevel=3)
+        divergence_threshold = divergence_factor
+    if not (np.isfinite(divergence_threshold) and divergence_threshold > 1):
+        raise ValueError("divergence_threshold must be finite and > 1, got "
+                         f"{divergence_threshold!r}")
+    return loss, steps, rec, jnp.asarray(thr), jnp.asarray(float(divergence_threshold))
 
 
 def _check_match(loss, in_dim, out_dim, name):
@@ -281,7 +288,8 @@ def _warn_diverged(run, what):
 def train_network(
     layers: LayersLike, loss: LossLike, lr: Scalar, steps: int, *, weight_decay: Scalar = 0.0,
     optimizer: OptimizerSpec = "gd", record: RecordSpec = "log", thresholds: Thresholds = (),
-    record_params: bool = False, divergence_factor: float = 1e6,
+    record_params: bool = False, divergence_threshold: float = 1e6,
+    divergence_factor: Optional[float] = None,
 ) -> Run:
     r"""Train a deep linear network on a loss of its end-to-end matrix (spec eq. 5).
 
@@ -305,7 +313,9 @@ def train_network(
             an array of steps in ``[0, T]``.
         thresholds: losses for the iterations-to-threshold counters ``hit_at``.
         record_params: also return the layers at the recorded steps.
-        divergence_factor: divergence when ``L_t > divergence_factor * L_0`` or non-finite.
+        divergence_threshold: divergence when ``L_t > divergence_threshold * L_0`` or
+            non-finite (the rule of :func:`jaxaccel.simulate`).
+        divergence_factor: deprecated name of ``divergence_threshold`` (warns).
 
     Returns:
         A :class:`Run`; ``params`` is the final layer tuple.
@@ -323,7 +333,8 @@ def train_network(
         (True, False)
     """
     layers = check_layers(layers)
-    loss, steps, rec, thr, div = _common(loss, steps, record, thresholds, divergence_factor)
+    loss, steps, rec, thr, div = _common(loss, steps, record, thresholds, divergence_threshold,
+                                         divergence_factor)
     _check_match(loss, layers[0].shape[1], layers[-1].shape[0], "layers")
     _check_scalar(lr, "lr")
     _check_scalar(weight_decay, "weight_decay", allow_zero=True)
@@ -349,9 +360,10 @@ def _resolve_method(method, k):
 def train_end_to_end(
     W0: Float[ArrayLike, "k d"], loss: LossLike, lr: Scalar, depth: Depth, steps: int, *,
     weight_decay: Scalar = 0.0, method: str = "auto", record: RecordSpec = "log",
-    thresholds: Thresholds = (), record_params: bool = False, divergence_factor: float = 1e6,
+    thresholds: Thresholds = (), record_params: bool = False, divergence_threshold: float = 1e6,
+    divergence_factor: Optional[float] = None,
 ) -> Run:
-    r"""Run the discrete end-to-end update rule (arXiv eq. 10, spec §A3):
+    r"""Run the discrete end-to-end update rule (arXiv eq. 10, theory §A3):
 
     .. math::
         W_e^{(t+1)} = (1-\eta\lambda N)W_e^{(t)} - \eta\sum_{j=1}^{N}[W_eW_e^\top]^{\frac{j-1}{N}}
@@ -363,8 +375,9 @@ def train_end_to_end(
         lr: ``eta > 0``. depth: ``N >= 1``. steps: ``T``.
         weight_decay: ``lambda >= 0``.
         method: ``"auto"`` (``"vector"`` for ``k = 1``, else ``"svd"``), ``"svd"``,
-            ``"vector"`` (spec §A5) or ``"eigh"`` (reference).
-        record, thresholds, record_params, divergence_factor: as in :func:`train_network`.
+            ``"vector"`` (theory §A5) or ``"eigh"`` (reference).
+        record, thresholds, record_params, divergence_threshold, divergence_factor: as in
+            :func:`train_network`.
 
     Returns:
         A :class:`Run`; ``params`` is the final ``W_e``.
@@ -380,7 +393,8 @@ def train_end_to_end(
     W0 = V.as_float_array(W0, "W0")
     V.check_ndim(W0, "W0", 2)
     V.check_finite(W0, "W0")
-    loss, steps, rec, thr, div = _common(loss, steps, record, thresholds, divergence_factor)
+    loss, steps, rec, thr, div = _common(loss, steps, record, thresholds, divergence_threshold,
+                                         divergence_factor)
     _check_match(loss, W0.shape[1], W0.shape[0], "W0")
     _check_scalar(lr, "lr")
     _check_scalar(weight_decay, "weight_decay", allow_zero=True)
@@ -400,10 +414,11 @@ def sweep_network(
     layers: Sequence[Float[ArrayLike, "S _n_out _n_in"]], loss: LossLike,
     lrs: Float[ArrayLike, "E"], steps: int, *, weight_decay: Scalar = 0.0,
     optimizer: OptimizerSpec = "gd", record: RecordSpec = "log", thresholds: Thresholds = (),
-    record_params: bool = False, divergence_factor: float = 1e6,
+    record_params: bool = False, divergence_threshold: float = 1e6,
+    divergence_factor: Optional[float] = None,
 ) -> Run:
     """:func:`train_network` over a learning-rate grid and a batch of initialisations
-    (spec eq. 5; the lr, seed sweeps of §6.1 and §A9.2).
+    (spec eq. 5; the lr, seed sweeps of §C6.1 and §A9.2).
 
     One compiled, ``vmap``-ped scan for the whole grid.
 
@@ -434,7 +449,8 @@ def sweep_network(
     if len({W.shape[0] for W in ls}) != 1:
         raise ValueError("layers must share the leading seed axis")
     check_layers(tuple(W[0] for W in ls))
-    loss, steps, rec, thr, div = _common(loss, steps, record, thresholds, divergence_factor)
+    loss, steps, rec, thr, div = _common(loss, steps, record, thresholds, divergence_threshold,
+                                         divergence_factor)
     _check_match(loss, ls[0].shape[2], ls[-1].shape[1], "layers")
     lrs = _check_grid(lrs, "lrs").astype(ls[0].dtype)
     _check_scalar(weight_decay, "weight_decay", allow_zero=True)
@@ -448,10 +464,11 @@ def sweep_end_to_end(
     W0: Float[ArrayLike, "S k d"], loss: LossLike, lrs: Float[ArrayLike, "E"],
     depth: Union[Depth, Int[ArrayLike, "D"], Float[ArrayLike, "D"]], steps: int, *,
     weight_decay: Scalar = 0.0, method: str = "auto", record: RecordSpec = "log",
-    thresholds: Thresholds = (), record_params: bool = False, divergence_factor: float = 1e6,
+    thresholds: Thresholds = (), record_params: bool = False, divergence_threshold: float = 1e6,
+    divergence_factor: Optional[float] = None,
 ) -> Run:
     """:func:`train_end_to_end` over learning rates, initialisations and (optionally) depths
-    (the end-to-end rule, spec §A3 / eq. 10, swept as in §6.1 and §A9.2).
+    (the end-to-end rule, theory §A3 / eq. 10, swept as in §C6.1 and §A9.2).
 
     Args:
         W0: ``(S, k, d)`` initial end-to-end matrices (one per seed).
@@ -474,7 +491,8 @@ def sweep_end_to_end(
     W0 = V.as_float_array(W0, "W0")
     V.check_ndim(W0, "W0", 3)
     V.check_finite(W0, "W0")
-    loss, steps, rec, thr, div = _common(loss, steps, record, thresholds, divergence_factor)
+    loss, steps, rec, thr, div = _common(loss, steps, record, thresholds, divergence_threshold,
+                                         divergence_factor)
     _check_match(loss, W0.shape[2], W0.shape[1], "W0")
     lrs = _check_grid(lrs, "lrs").astype(W0.dtype)
     _check_scalar(weight_decay, "weight_decay", allow_zero=True)

@@ -1,4 +1,4 @@
-r"""The scalar warm-up model :math:`w = w_1\,\omega_2` (spec depth_stacking.md §A6).
+r"""The scalar warm-up model :math:`w = w_1\,\omega_2` (docs/theory/depth_stacking.md §A6).
 
 Gradient descent on :math:`L(w_1, \omega_2) = L(w_1\omega_2)` moves :math:`w = w_1\omega_2` by
 
@@ -27,7 +27,7 @@ from jaxaccel._typing import Array, Float, Scalar
 
 
 class WarmupCoefficients(NamedTuple):
-    """Per-step coefficients of the exact one-step identity (spec §A6).
+    """Per-step coefficients of the exact one-step identity (theory §A6).
 
     Attributes:
         rho: adaptive learning rate ``eta * omega2^2``.
@@ -43,7 +43,7 @@ class WarmupCoefficients(NamedTuple):
 def warmup_gradients(
     w1: Float[Array, "d"], omega2: Scalar, grad_w: Float[Array, "d"],
 ) -> Tuple[Float[Array, "d"], Float[Array, ""]]:
-    r"""``(nabla_{w_1}, nabla_{omega_2}) = (omega_2 nabla L(w), <w_1, nabla L(w)>)`` (spec §A6).
+    r"""``(nabla_{w_1}, nabla_{omega_2}) = (omega_2 nabla L(w), <w_1, nabla L(w)>)`` (theory §A6).
 
     Args:
         w1: ``(d,)`` first factor.
@@ -66,7 +66,7 @@ def warmup_gradients(
 def warmup_step(
     w1: Float[Array, "d"], omega2: Scalar, grad_w: Float[Array, "d"], lr: Scalar,
 ) -> Tuple[Float[Array, "d"], Float[Array, ""]]:
-    """One GD step on ``(w1, omega2)`` given ``grad_w = nabla L(w1 * omega2)`` (spec §A6).
+    """One GD step on ``(w1, omega2)`` given ``grad_w = nabla L(w1 * omega2)`` (theory §A6).
 
     Args:
         w1: ``(d,)``. omega2: scalar. grad_w: ``(d,)``. lr: ``eta``.
@@ -88,7 +88,7 @@ def warmup_step(
 def warmup_coefficients(
     w1: Float[Array, "d"], omega2: Scalar, grad_w: Float[Array, "d"], lr: Scalar,
 ) -> WarmupCoefficients:
-    r"""The coefficients :math:`\rho, \gamma` and the :math:`\eta^2` term of spec §A6.
+    r"""The coefficients :math:`\rho, \gamma` and the :math:`\eta^2` term of theory §A6.
 
     Args:
         w1: ``(d,)``. omega2: scalar (non-zero). grad_w: ``nabla L(w1 * omega2)``, ``(d,)``.
@@ -114,7 +114,7 @@ def warmup_coefficients(
 
 
 def momentum_kernel(rho: Float[Array, "T"], gamma: Float[Array, "T"]) -> Float[Array, "T T"]:
-    r"""The momentum kernel of the first-order unrolled warm-up dynamics (spec §A6).
+    r"""The momentum kernel of the first-order unrolled warm-up dynamics (theory §A6).
 
     Dropping the :math:`\eta^2` term, :math:`w^{(t+1)} = (1-\gamma^{(t)})w^{(t)} -
     \rho^{(t)}\nabla L(w^{(t)})`, which unrolls (for :math:`w^{(0)} = 0`) to

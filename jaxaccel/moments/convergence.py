@@ -37,7 +37,7 @@ def continuum_error_estimate(
 ) -> Tuple[SimulationResult, float]:
     """Relative discretisation error of :func:`power_law_continuum` for a given run.
 
-    Simulates (:func:`~jaxaccel.moments.simulate`, Algorithm A of spec §3.4) with the
+    Simulates (:func:`~jaxaccel.moments.simulate`, Algorithm A of theory §3.4) with the
     requested resolution and with half the panel density and returns
     ``(result, max_t |L_fine - L_coarse| / L_fine)``; because Gauss–Legendre converges fast,
     the difference bounds the error of the coarser, hence also of the finer, representation.

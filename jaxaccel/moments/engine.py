@@ -92,7 +92,7 @@ def pairwise_sum(x: Float[Array, "*B n"], block: int = _BLOCK) -> Float[Array, "
     """Blocked pairwise sum over the last axis (error ~ eps * block * log_block(N)).
 
     Used for the global sums ``G_t = sum_k lambda_k g_k`` and ``L_t`` of Algorithm A
-    (spec §3.3-§3.4), so float32 runs stay accurate at large ``N``.
+    (theory §3.3-§3.4), so float32 runs stay accurate at large ``N``.
 
     Example:
         >>> import jax.numpy as jnp

@@ -3,7 +3,7 @@
 The XLA ``lax.scan`` of :func:`jaxaccel.simulate` is the portable reference. For the memory-1
 stationary case (Heavy Ball, Nesterov, the 5-parameter family, GD as Heavy Ball with
 ``beta = 0``) with a constant batch size, ``simulate`` runs by default (``kernel="auto"``) on a
-native kernel that executes all ``T`` steps of Algorithm A (spec §3.4) in one call, one pass over
+native kernel that executes all ``T`` steps of Algorithm A (theory §3.4) in one call, one pass over
 the state per step, with the global sums of the new state reduced in the same pass:
 
 * **CPU** (``csrc/memory1_cpu.cc``): a vectorised loop, global sums in float64 per block of

@@ -2,7 +2,7 @@
 
 Each device evolves the second-moment blocks of its slice of the spectrum; the only coupling,
 the global scalar ``G_t = sum_k lambda_k g_k`` (and the loss), is a per-device pairwise sum
-followed by one ``psum`` across the mesh per step (spec §3.3). The kernel is the one used by
+followed by one ``psum`` across the mesh per step (theory §3.3). The kernel is the one used by
 :func:`jaxaccel.simulate`, so results agree with a single-device run to rounding (~1e-15).
 
 Multi-GPU: ``simulate_sharded(..., mesh=make_mesh())`` uses every visible device.
@@ -39,7 +39,7 @@ def shard_map(f: Callable[..., Any], mesh: Mesh, in_specs: Any, out_specs: Any,
     arguments and results of ``f``. ``check=False`` turns off the replication / varying-axis
     type check (named ``check_vma`` or ``check_rep`` depending on the version), needed when
     scans carry per-device state that the checker cannot prove device-varying. This is how the
-    global sum ``G_t`` of Algorithm A is reduced across devices (spec §3.3).
+    global sum ``G_t`` of Algorithm A is reduced across devices (theory §3.3).
 
     Example:
         >>> import jax, jax.numpy as jnp

@@ -128,7 +128,7 @@ class _BandedConvolution:
 
 
 def renewal(props: Propagators, method: str = "auto") -> RenewalResult:
-    """Solve the renewal (Volterra) equations of spec §4.4 for ``t = 0..T``.
+    """Solve the renewal (Volterra) equations of theory §4.4 for ``t = 0..T``.
 
     .. math::  \\tilde L_t = \\tfrac12\\tilde V_{t+1} + \\sum_{s=0}^{t-1}\\tilde U_{t-s}\\tilde L_s,
                \\qquad L_t = \\tfrac12 V_{t+1} + \\sum_{s=0}^{t-1} U_{t-s}\\tilde L_s .
@@ -188,7 +188,7 @@ def loss_curve(spectrum: Spectrum, algorithm: MemoryAlgorithm, steps: int,
     """Loss curve of a stationary algorithm from its propagators and the renewal equations.
 
     The same quantity as :func:`jaxaccel.simulate` (Algorithm A), computed as
-    :func:`propagator_sequences` + :func:`renewal` (spec §4.4). With ``propagator_method="eigen"`` and
+    :func:`propagator_sequences` + :func:`renewal` (theory §4.4). With ``propagator_method="eigen"`` and
     ``renewal_method="fft"`` the cost is ``O(N) + O(T (clusters + log^2 T))`` instead of
     ``O(N T)``, which pays off for long horizons (see ``benchmarks/bench_propagators.py``).
 
@@ -236,7 +236,7 @@ def loss_curve(spectrum: Spectrum, algorithm: MemoryAlgorithm, steps: int,
 # ================================================================ non-stationary renewal
 @functools.partial(jax.jit, static_argnames=("steps",))
 def _nonstationary_kernel(lam, m, c2, parts, w_read, eps, noise_scale, *, steps):
-    """Two-time propagators ``V(t,0), V~(t,0)`` and ``U(t,s), U~(t,s)`` (spec §4.4 (80)-(84))
+    """Two-time propagators ``V(t,0), V~(t,0)`` and ``U(t,s), U~(t,s)`` (theory §4.4 (80)-(84))
     with one noise packet per injection time: ``O(T^2 N)`` (validation only)."""
     S0s, vs, ws = parts  # (steps, ...) per-step parameters
     K = vs.shape[-1]
@@ -277,7 +277,7 @@ def renewal_nonstationary(spectrum: Spectrum, algorithm: MemoryAlgorithm, steps:
     \\mathcal A_{\\lambda_k,t-1}\\cdots\\mathcal A_{\\lambda_k,s+1}(v_sv_s^T)\\rangle` and
     :math:`V(t,0) = \\sum_k\\lambda_kc_k^2\\langle E_{11},\\mathcal A_{\\lambda_k,t-1}\\cdots
     \\mathcal A_{\\lambda_k,0}E_{11}\\rangle` (tildes: :math:`\\bar w_t\\bar w_t^T` on the left;
-    spec §4.4, (80)-(84)). One noise packet per injection time: ``O(T^2 N)`` time and
+    theory §4.4, (80)-(84)). One noise packet per injection time: ``O(T^2 N)`` time and
     ``O(T N)`` memory, meant for validating small problems. The read-out vector at the final
     step ``T`` is that of step ``T - 1`` (as in :func:`~jaxaccel.moments.simulate`).
 

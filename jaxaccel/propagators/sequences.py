@@ -100,7 +100,7 @@ def propagator_sequences(spectrum: Spectrum, algorithm: MemoryAlgorithm, steps: 
 
     Methods:
 
-    * ``"packets"`` (Algorithm B, spec §4.4): evolve the signal packet :math:`E_{11}` and the
+    * ``"packets"`` (Algorithm B, theory §4.4): evolve the signal packet :math:`E_{11}` and the
       noise packet :math:`vv^T` of every node under :math:`\\mathcal A_\\lambda` and reduce over
       the nodes at each step; ``O(steps * N)``, nodes in ``lax.map`` chunks.
     * ``"eigen"``: eigen-decompose :math:`\\mathcal A_\\lambda` per node (as :func:`propagators_at`)

@@ -33,7 +33,7 @@ def _noise(batch_size, tau, dtype):
 
 # =============================================================================== results
 class PropagatorSums(NamedTuple):
-    """Sums of the propagators over ``n >= 1`` (spec §5.3).
+    """Sums of the propagators over ``n >= 1`` (theory §5.3).
 
     Attributes:
         U: :math:`U_\\Sigma = \\sum_n U_n` (noise, ends at a loss-evaluation time).
@@ -94,7 +94,7 @@ def propagator_sums(spectrum: Spectrum, algorithm: MemoryAlgorithm,
                V_\\Sigma = \\sum_k\\lambda_kc_k^2\\big\\langle E_{11},
                (I-\\mathcal A_{\\lambda_k})^{-1}(E_{11})\\big\\rangle
 
-    (spec §5.3; tildes: :math:`\\bar w\\bar w^T` on the left; ``m_k`` = ``spectrum.weights``).
+    (theory §5.3; tildes: :math:`\\bar w\\bar w^T` on the left; ``m_k`` = ``spectrum.weights``).
     Each node solves a ``P x P`` system (``P = (M+1)(M+2)/2``) for :math:`I-\\mathcal A_\\lambda`
     written without cancellation at small ``lambda``. Nodes are processed in ``vmap`` chunks
     under ``lax.map``; the function is pure and ``jit``/``vmap``-friendly in the algorithm
@@ -167,7 +167,7 @@ def heavy_ball_sums(spectrum: Spectrum, alpha: Scalar, beta: Scalar,
                     {\\alpha\\lambda_k\\,d_k},
 
     with :math:`d_k = 2(1-\\beta^2)-\\alpha\\lambda_k(1-\\beta)+\\frac{\\tau_2}{b}\\alpha
-    \\lambda_k(1+\\beta)` (spec §5.3). ``beta = 0`` is plain SGD. Strict stability of
+    \\lambda_k(1+\\beta)` (theory §5.3). ``beta = 0`` is plain SGD. Strict stability of
     :math:`\\mathcal A_\\lambda` on every node is checked exactly (Jury test).
 
     Args:

@@ -149,7 +149,7 @@ class FiniteData:
 
     def batch_factor(self, batch_size: Union[Scalar, Float[ArrayLike, "*B"]]
                      ) -> Union[float, Float[np.ndarray, "*B"]]:
-        """``1/b`` with replacement; ``(N - b) / ((N - 1) b)`` without (exact, spec §3.2)."""
+        """``1/b`` with replacement; ``(N - b) / ((N - 1) b)`` without (exact, theory §3.2)."""
         return batch_factor(self.size, batch_size, self.replace)
 
     def spectrum(self, initial_error: Union[Float[ArrayLike, "d"], Float[ArrayLike, "d outputs"]]
@@ -186,7 +186,7 @@ def floyd_subset(key, N: int, b: int):
 
 def batch_factor(n_data: int, batch_size: Union[Scalar, Float[ArrayLike, "*B"]],
                  replace: bool = False) -> Union[float, Float[np.ndarray, "*B"]]:
-    """Noise factor replacing ``1/b`` for batches of a finite dataset (spec §3.2).
+    """Noise factor replacing ``1/b`` for batches of a finite dataset (theory §3.2).
 
     For ``H_B = (1/b) sum_{i in B} x_i x_i^T`` with ``B`` a uniformly random ``b``-subset of the
     ``N`` points, ``P(i in B) = b/N`` and ``P(i, j in B) = b(b-1)/(N(N-1))`` give
@@ -226,7 +226,7 @@ def batch_factor(n_data: int, batch_size: Union[Scalar, Float[ArrayLike, "*B"]],
 
 
 def gaussian_data(eigenvalues: Eigenvalues) -> GaussianData:
-    """Gaussian data ``x ~ N(0, diag(lambda))``; SE with ``tau = (1, -1)`` is exact (spec §3.2).
+    """Gaussian data ``x ~ N(0, diag(lambda))``; SE with ``tau = (1, -1)`` is exact (theory §3.2).
 
     Isserlis: :math:`\\mathbb E[\\langle x,Ax\\rangle xx^T] = \\mathrm{Tr}(HA)H + 2HAH`, so
     :math:`\\Sigma(A) = \\mathrm{Tr}(HA)H + HAH`, which is (15) with ``tau1 = 1, tau2 = -1``.
@@ -299,7 +299,7 @@ def fourier_features(
 ) -> Float[Array, "B 2*N"]:
     """Real Fourier features ``[sqrt(2 mu_k) cos(f_k theta), sqrt(2 mu_k) sin(f_k theta)]``.
 
-    The feature map of :func:`fourier_data` (spec §3.2): ``E_theta[x x^T] = diag(mu, mu)``.
+    The feature map of :func:`fourier_data` (theory §3.2): ``E_theta[x x^T] = diag(mu, mu)``.
 
     Args:
         theta: ``(B,)`` angles.
@@ -331,7 +331,7 @@ def fourier_data(
 
     ``x(theta) = (sqrt(2 mu_k) cos(f_k theta), sqrt(2 mu_k) sin(f_k theta))_k`` with ``theta``
     uniform on ``[0, 2 pi)``, so ``H = diag(mu, mu)`` (``2n`` coordinates). The SE noise model
-    with ``tau = (1, 1)`` is exact for the loss (spec §3.2). Derivation: the loss and the
+    with ``tau = (1, 1)`` is exact for the loss (theory §3.2). Derivation: the loss and the
     second-moment recursion (12)-(13) only read the coordinate-diagonal of ``Sigma(A)``
     (``S_lambda`` acts coordinate-wise, so diagonal and off-diagonal blocks of ``C_t`` never
     mix). For coordinates ``j, l, m``, ``E[x_j x_l x_m^2]`` is the mean of a trigonometric
@@ -372,7 +372,7 @@ def fourier_data(
 
 def finite_data(points: Float[ArrayLike, "N p"], replace: bool = True,
                 rtol: float = 1e-12) -> FiniteData:
-    """A finite dataset of ``N`` points, batches drawn with or without replacement (spec §3.2).
+    """A finite dataset of ``N`` points, batches drawn with or without replacement (theory §3.2).
 
     The points are rotated into the eigenbasis of ``H = points^T points / N``; directions with
     eigenvalue ``<= rtol * lambda_max`` are dropped (no data point has a component there, so
@@ -421,7 +421,7 @@ def kernel_regression_data(
 ) -> Tuple[FiniteData, Float[Array, "d *outputs"]]:
     """Kernel regression on ``N`` points as a finite dataset, started from the zero function.
 
-    The linearised network of spec §9 (App. M.2) trained by mini-batch SGD on its training set;
+    The linearised network of theory §9 (App. M.2) trained by mini-batch SGD on its training set;
     the batch noise is that of a finite dataset (§3.2, :func:`batch_factor`).
 
     With ``K / N = U diag(lambda) U^T`` the points get the coordinates ``Z = U sqrt(N lambda)``

@@ -23,9 +23,28 @@ from jaxaccel import _validation as V
 from jaxaccel._typing import Array, ArrayLike, Float
 
 
+def digit_images() -> Tuple[Float[np.ndarray, "1797 64"], np.ndarray]:
+    """The raw scikit-learn digits: pixel values ``(1797, 64)`` in ``[0, 16]`` (float64) and the
+    ``(1797,)`` int labels; the one loader behind :func:`load_digits` and
+    :func:`jaxaccel.stacking.digits_split` (no download: the data ship with scikit-learn).
+
+    Example:
+        >>> x, y = digit_images()
+        >>> x.shape, int(y.max())
+        ((1797, 64), 9)
+    """
+    try:
+        from sklearn.datasets import load_digits as _sk_digits
+    except ModuleNotFoundError as err:  # scikit-learn is an optional dependency
+        raise ModuleNotFoundError("the digits data need scikit-learn: pip install "
+                                  "'jaxaccel[data]' (or scikit-learn)") from err
+    raw = _sk_digits()
+    return raw.data.astype(np.float64), raw.target.astype(np.int64)
+
+
 def load_digits(n: Optional[int] = None
                 ) -> Tuple[Float[np.ndarray, "n 64"], Float[np.ndarray, "n 10"]]:
-    """The scikit-learn digits (spec §9): images ``(n, 64)``, one-hot targets ``(n, 10)``, float64.
+    """The scikit-learn digits (theory §9): images ``(n, 64)``, one-hot targets ``(n, 10)``, float64.
 
     Pixels are scaled to ``[0, 1]``, centred by the mean image and scaled so that the mean
     squared norm of an image is 1. No download (the data ship with scikit-learn).
@@ -38,11 +57,8 @@ def load_digits(n: Optional[int] = None
         >>> X.shape, Y.shape, round(float((X ** 2).sum(1).mean()), 12)
         ((1797, 64), (1797, 10), 1.0)
     """
-    from sklearn.datasets import load_digits as _sk_digits
-
-    raw = _sk_digits()
-    X = raw.data.astype(np.float64) / 16.0
-    y = raw.target.astype(np.int64)
+    X, y = digit_images()
+    X = X / 16.0
     if n is not None:
         n = V.check_positive_int(n, "n")
         if n > X.shape[0]:
@@ -56,7 +72,7 @@ def load_digits(n: Optional[int] = None
 
 def ntk_mlp_init(key: Array, d_in: int, width: int, d_out: int, bias: float = 1.0
              ) -> Dict[str, Float[Array, "..."]]:
-    """Parameters of the one-hidden-layer ReLU network (NTK parametrisation, spec §9).
+    """Parameters of the one-hidden-layer ReLU network (NTK parametrisation, theory §9).
 
     Antisymmetric initialisation: the ``width / 2`` hidden units are duplicated with the output
     weights negated, so ``f_0 = 0`` (up to rounding) while the kernel at initialisation is an unbiased
@@ -103,7 +119,7 @@ def ntk_mlp_apply(params: Dict[str, Float[ArrayLike, "..."]], X: Float[ArrayLike
               ) -> Float[Array, "n d_out"]:
     """``f(X) = relu(X W + c) a / sqrt(m)``; ``X`` of shape ``(n, d_in)``, output ``(n, d_out)``.
 
-    The one-hidden-layer network of spec §9 (App. M.2) in NTK parametrisation; its
+    The one-hidden-layer network of theory §9 (App. M.2) in NTK parametrisation; its
     infinite-width kernel is :func:`relu_ntk`.
 
     Args:

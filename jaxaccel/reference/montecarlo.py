@@ -152,7 +152,7 @@ def monte_carlo_sgd(
     chunk: int = 256,
     divergence_threshold: float = 1e10,
 ) -> MonteCarloResult:
-    """Mini-batch SGD on a data model, averaged over independent seeds (spec §1, §9.1).
+    """Mini-batch SGD on a data model, averaged over independent seeds (theory §1, §9.1).
 
     Each run starts from ``y_0 = w_0 - w^* = initial_error`` (data coordinates), draws a fresh
     batch of ``b`` samples per step, hands the batch gradient
@@ -250,7 +250,7 @@ def predict_se(
     record: RecordSpec = "all",
     **kwargs: Any,
 ) -> SimulationResult:
-    """SE prediction (Algorithm A, spec §3.4: :func:`jaxaccel.simulate`) for a Monte-Carlo set-up.
+    """SE prediction (Algorithm A, theory §3.4: :func:`jaxaccel.simulate`) for a Monte-Carlo set-up.
 
     Uses the data model's spectrum (``variances``, ``c2 = initial_error**2``), its batch factor
     (``1/b``, or ``(N - b)/((N - 1) b)`` without replacement, passed as
@@ -301,7 +301,7 @@ def gaussian_sgd(
 ) -> MonteCarloResult:
     """Mini-batch SGD with memory on Gaussian data ``x ~ N(0, diag(lambda))``, averaged over seeds.
 
-    The Monte-Carlo reference of spec §9.1 for SE with ``tau = (1, -1)`` (exact for Gaussian
+    The Monte-Carlo reference of theory §9.1 for SE with ``tau = (1, -1)`` (exact for Gaussian
     data, §3.2).
 
     The initial error is ``w_0 - w* = sqrt(c2)`` coordinate-wise (signs do not matter for

@@ -20,7 +20,7 @@ from jaxaccel.spectra.spectrum import Spectrum, check_spectrum
 
 
 def relu_ntk(X: Float[ArrayLike, "n d"], bias: float = 1.0) -> Float[np.ndarray, "n n"]:
-    """Neural tangent kernel of the one-hidden-layer ReLU network of :func:`mlp_apply` (spec §9).
+    """Neural tangent kernel of the one-hidden-layer ReLU network of :func:`mlp_apply` (theory §9).
 
     For :math:`f(x) = m^{-1/2}\\sum_i a_i\\,\\mathrm{relu}(w_i^T \\tilde x)` with
     :math:`\\tilde x = (x, \\beta)` (``beta = bias``), :math:`w_i \\sim N(0, I)`,

@@ -110,7 +110,7 @@ class Spectrum:
 
     @property
     def initial_loss(self):
-        """:math:`L_0 = \\tfrac12\\sum_k \\lambda_k c_k^2` (spec §1)."""
+        """:math:`L_0 = \\tfrac12\\sum_k \\lambda_k c_k^2` (theory §1)."""
         return 0.5 * jnp.sum(self.eigenvalues * self.c2, axis=-1)
 
     def astype(self, dtype) -> "Spectrum":
@@ -206,7 +206,7 @@ def power_law_spectrum(
     Q: Optional[float] = None,
     dtype: Optional[DTypeLike] = None,
 ) -> Spectrum:
-    """The "ideal" power-law problem of spec §1 (App. M.1 of the paper).
+    """The "ideal" power-law problem of theory §1 (App. M.1 of the paper).
 
     .. math::  \\lambda_k = \\Lambda k^{-\\nu},\\qquad \\lambda_k c_k^2 = A\\,k^{-\\zeta\\nu-1},
                \\qquad Q = \\frac{A}{\\zeta\\nu\\,\\Lambda^{\\zeta}},\\qquad k = 1..n,

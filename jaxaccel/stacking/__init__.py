@@ -1,6 +1,6 @@
 """Stacking as accelerated gradient descent: boosting and deep residual networks.
 
-Spec: ``depth_stacking.md`` Part B (§B1–§B5) and §6.3. Stagewise training adds one simple
+Theory: ``docs/theory/depth_stacking.md`` Part B (§B1–§B5) and §C6.3. Stagewise training adds one simple
 function per stage; initialising it as ``beta`` times the previous stage's function ("stacking")
 turns functional gradient descent into Nesterov's accelerated method.
 
@@ -9,6 +9,8 @@ schedules, explicit GD / AGD references), :mod:`.boosting` (additive ensembles),
 :mod:`.residual` (deep linear residual nets), :mod:`.mlp` (ReLU residual MLP on digits),
 :mod:`.diagnostics` (stages to a target, contraction factors, kappa exponents).
 """
+
+import warnings as _warnings
 
 from jaxaccel.stacking.problems import Quadratic as Quadratic
 from jaxaccel.stacking.problems import ResidualProblem as ResidualProblem
@@ -36,9 +38,9 @@ from jaxaccel.stacking.mlp import DigitsData as DigitsData
 from jaxaccel.stacking.mlp import MLPInit as MLPInit
 from jaxaccel.stacking.mlp import MLPParams as MLPParams
 from jaxaccel.stacking.mlp import MLPResult as MLPResult
-from jaxaccel.stacking.mlp import load_digits_data as load_digits_data
+from jaxaccel.stacking.mlp import digits_split as digits_split
 from jaxaccel.stacking.mlp import mlp_forward as mlp_forward
-from jaxaccel.stacking.mlp import mlp_init as mlp_init
+from jaxaccel.stacking.mlp import block_init as block_init
 from jaxaccel.stacking.mlp import residual_stream as residual_stream
 from jaxaccel.stacking.mlp import train_residual_mlp as train_residual_mlp
 
@@ -46,3 +48,16 @@ from jaxaccel.stacking.diagnostics import KappaFit as KappaFit
 from jaxaccel.stacking.diagnostics import contraction_factor as contraction_factor
 from jaxaccel.stacking.diagnostics import fit_kappa_exponent as fit_kappa_exponent
 from jaxaccel.stacking.diagnostics import stages_to_reduce as stages_to_reduce
+
+
+_RENAMED = {"load_digits_data": "digits_split", "mlp_init": "block_init"}
+
+
+def __getattr__(name):
+    # deprecated names (one name per concept: ``jaxaccel.load_digits`` loads the digits,
+    # ``jaxaccel.ntk_mlp_init`` builds the NTK network)
+    if name in _RENAMED:
+        _warnings.warn(f"jaxaccel.stacking.{name} is deprecated: use "
+                       f"jaxaccel.stacking.{_RENAMED[name]}", DeprecationWarning, stacklevel=2)
+        return globals()[_RENAMED[name]]
+    raise AttributeError(f"module 'jaxaccel.stacking' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Boundary checks shared by the stacking entry points (spec ``depth_stacking.md`` §B2, §6.1).
+"""Boundary checks shared by the stacking entry points (``docs/theory/depth_stacking.md`` §B2, §C6.1).
 
 Each check raises ``ValueError`` naming the argument. Values that are JAX tracers (the public
 function is being traced under ``jit``/``vmap``) are checked for shape only; their values are

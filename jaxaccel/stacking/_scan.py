@@ -1,4 +1,4 @@
-"""Post-processing shared by the stagewise kernels: divergence flagging (spec §6.1)."""
+"""Post-processing shared by the stagewise kernels: divergence flagging (theory §C6.1)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Stagewise training of additive ensembles (boosting) with zero, random and stacking initialisation.
 
-Spec: ``depth_stacking.md`` §B1.2–§B1.4, §B2, §B3. Stage ``t + 1`` adds a learner
+Theory: ``docs/theory/depth_stacking.md`` §B1.2–§B1.4, §B2, §B3. Stage ``t + 1`` adds a learner
 ``f_{t+1}(x) = theta_{t+1}^T phi(x)`` to the frozen ensemble ``F_t = Theta_t^T phi``, starting from
 
 .. math:: \\theta^0_{t+1} = \\beta_t\\,\\theta_t + \\sigma_0\\,\\xi_{t+1},\\qquad \\xi_{t+1}\\sim\\mathcal N(0, I)

@@ -1,6 +1,6 @@
 """Measurements on gap curves: stages to a target reduction, per-stage contraction, kappa exponents.
 
-Spec: ``depth_stacking.md`` §6.3 item 4 (fitted per-stage contraction against ``1 - 1/kappa`` and
+Theory: ``docs/theory/depth_stacking.md`` §C6.3 item 4 (fitted per-stage contraction against ``1 - 1/kappa`` and
 ``1 - 1/sqrt(kappa)``; stages-to-epsilon against ``kappa`` on log-log axes, slope ~1 for zero init
 and ~1/2 for stacking) and §B3.
 """
@@ -21,7 +21,7 @@ def stages_to_reduce(gaps: Float[ArrayLike, "*batch T+1"],
                      ) -> Int[Array, "*batch"]:
     """First stage from which the gap stays at or below ``factor * gaps[..., 0]`` for good.
 
-    The stages-to-epsilon measurement of §6.3 item 4 (plotted against ``kappa``, §B3).
+    The stages-to-epsilon measurement of §C6.3 item 4 (plotted against ``kappa``, §B3).
 
     Stacking's gap is not monotone, so "reached" means it never comes back above the threshold
     within the run. Works on batches (``(..., T + 1)``) and under ``jit``/``vmap``.
@@ -60,7 +60,7 @@ def contraction_factor(gaps: Float[ArrayLike, "*batch T+1"], upper: float = 1e-2
     ``gap >= lower * gap_0`` (least squares; oscillations of AGD average out). For gradient
     descent the prediction is ``1 - 1/kappa``; for stacking / AGD at ``beta*`` it is
     ``1 - 1/sqrt(kappa)`` (a double root, so the finite-window fit sits slightly above it);
-    §6.3 item 4.
+    §C6.3 item 4.
 
     Args:
         gaps: ``(..., T + 1)`` gap curves.
@@ -107,7 +107,7 @@ class KappaFit(NamedTuple):
 
 
 def fit_kappa_exponent(kappas: Float[ArrayLike, "n"], stages: Float[ArrayLike, "n"]) -> KappaFit:
-    """Fit ``log(stages) = log(C) + p log(kappa)`` (§6.3 item 4).
+    """Fit ``log(stages) = log(C) + p log(kappa)`` (§C6.3 item 4).
 
     Args:
         kappas: ``(n,)`` condition numbers.

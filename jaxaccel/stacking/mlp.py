@@ -1,4 +1,4 @@
-"""A small non-linear residual MLP trained stagewise on the scikit-learn digits (§B5 E-B2, §6.3 (d)).
+"""A small non-linear residual MLP trained stagewise on the scikit-learn digits (§B5 E-B2, §C6.3 (d)).
 
 The paper's open question is whether stacking, and a trainable scale ``beta`` on each new block's
 output, help beyond the linear theory. This module measures it on a ReLU residual MLP:
@@ -35,6 +35,7 @@ import optax
 
 from jaxaccel import _validation as V
 from jaxaccel._typing import Array, ArrayLike, Float, Int, Scalar
+from jaxaccel.reference.digits import digit_images
 from jaxaccel.stacking import _checks as C
 from jaxaccel.stacking._scan import warn_if_diverged
 
@@ -53,8 +54,8 @@ class DigitsData(NamedTuple):
     y_test: jax.Array
 
 
-def load_digits_data(test_fraction: float = 0.25, seed: int = 0) -> DigitsData:
-    """Load ``sklearn.datasets.load_digits`` (bundled; no download), split and standardise.
+def digits_split(test_fraction: float = 0.25, seed: int = 0) -> DigitsData:
+    """The digits (:func:`jaxaccel.reference.digits.digit_images`), split and standardised.
 
     Features are standardised with the training mean and standard deviation (constant pixels are
     only centred).
@@ -64,16 +65,14 @@ def load_digits_data(test_fraction: float = 0.25, seed: int = 0) -> DigitsData:
         seed: seed of the random split.
 
     Example:
-        >>> from jaxaccel.stacking import load_digits_data
-        >>> d = load_digits_data()
+        >>> from jaxaccel.stacking import digits_split
+        >>> d = digits_split()
         >>> d.x_train.shape, d.x_test.shape
         ((1348, 64), (449, 64))
     """
-    from sklearn.datasets import load_digits
-
     if not (isinstance(test_fraction, (int, float)) and 0 < test_fraction < 1):
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
-    x, y = load_digits(return_X_y=True)
+    x, y = digit_images()
     perm = np.random.default_rng(seed).permutation(len(y))
     n_test = int(round(test_fraction * len(y)))
     te, tr = perm[:n_test], perm[n_test:]
@@ -102,7 +101,7 @@ class MLPInit(NamedTuple):
     train_scale: jax.Array
 
 
-def mlp_init(init: str, *, beta: Optional[Scalar] = None, sigma0: Optional[Scalar] = None,
+def block_init(init: str, *, beta: Optional[Scalar] = None, sigma0: Optional[Scalar] = None,
              trainable_beta: bool = False, allow_any_beta: bool = False) -> MLPInit:
     """Build an :class:`MLPInit` for ``init`` in ``{"zero", "random", "stack"}`` (§B2, §B5 E-B2).
 
@@ -118,8 +117,8 @@ def mlp_init(init: str, *, beta: Optional[Scalar] = None, sigma0: Optional[Scala
         :class:`MLPInit` ``(copy, gamma, sigma0, scale_init, train_scale)``.
 
     Example:
-        >>> from jaxaccel.stacking import mlp_init
-        >>> [float(v) for v in mlp_init("stack", beta=0.5, trainable_beta=True)]
+        >>> from jaxaccel.stacking import block_init
+        >>> [float(v) for v in block_init("stack", beta=0.5, trainable_beta=True)]
         [1.0, 1.0, 0.0, 0.5, 1.0]
     """
     C.check_init(init, ("zero", "random", "stack"))
@@ -368,7 +367,7 @@ def train_residual_mlp(data: DigitsData, init: MLPInit, key: Array, *, blocks: i
 
     Args:
         data: :class:`DigitsData` (or any ``(n, d)`` features with integer labels).
-        init: :class:`MLPInit` from :func:`mlp_init`.
+        init: :class:`MLPInit` from :func:`block_init`.
         key: PRNG key (weights of the base model, fresh blocks and random init).
         blocks: number of stages / blocks ``T``.
         width: residual stream width ``h``; hidden: block hidden width ``m``.
@@ -383,8 +382,8 @@ def train_residual_mlp(data: DigitsData, init: MLPInit, key: Array, *, blocks: i
 
     Example:
         >>> import jax
-        >>> from jaxaccel.stacking import load_digits_data, mlp_init, train_residual_mlp
-        >>> r = train_residual_mlp(load_digits_data(), mlp_init("stack", beta=0.5), jax.random.PRNGKey(0),
+        >>> from jaxaccel.stacking import digits_split, block_init, train_residual_mlp
+        >>> r = train_residual_mlp(digits_split(), block_init("stack", beta=0.5), jax.random.PRNGKey(0),
         ...                        blocks=2, steps_per_stage=20)
         >>> r.train_loss.shape, bool(r.train_loss[-1] < r.train_loss[0])
         ((3,), True)
@@ -405,7 +404,7 @@ def train_residual_mlp(data: DigitsData, init: MLPInit, key: Array, *, blocks: i
         raise ValueError("data.y_train must be non-negative class labels")
     classes = int(max(ytr.max(), np.asarray(data.y_test).max())) + 1
     if not isinstance(init, MLPInit):
-        raise ValueError(f"init must be an MLPInit (see mlp_init), got {type(init).__name__}")
+        raise ValueError(f"init must be an MLPInit (see block_init), got {type(init).__name__}")
     for f in init._fields:
         C.finite_array(getattr(init, f), f"init.{f}", 0)
     blocks = V.check_positive_int(blocks, "blocks")

@@ -1,6 +1,6 @@
 """Momentum choices and the explicit reference methods (GD and Nesterov's AGD) in function space.
 
-Spec: ``depth_stacking.md`` §B2 (``beta*``, the convex schedules, stacking = AGD) and §6.3
+Theory: ``docs/theory/depth_stacking.md`` §B2 (``beta*``, the convex schedules, stacking = AGD) and §C6.3
 item 3 (reference baselines). The references work on any problem of this package
 (:class:`~jaxaccel.stacking.Quadratic` on the ensemble parameters ``Theta``, or
 :class:`~jaxaccel.stacking.ResidualProblem` on the end-to-end matrix ``F``):
@@ -141,7 +141,7 @@ def _agd_kernel(problem, betas, eta, threshold, record):
 def check_problem(problem: Union[Quadratic, ResidualProblem]) -> Union[Quadratic, ResidualProblem]:
     """Validate a :class:`Quadratic` or :class:`ResidualProblem` at the boundary (shapes, finiteness).
 
-    Raises ``ValueError`` naming the offending field (spec §6.1); returns ``problem``.
+    Raises ``ValueError`` naming the offending field (theory §C6.1); returns ``problem``.
 
     Example:
         >>> import numpy as np
@@ -241,7 +241,7 @@ def gradient_descent(problem: Union[Quadratic, ResidualProblem], stages: int, *,
                      divergence_threshold: float = 1e6) -> IterateResult:
     """Plain gradient descent ``x_{t+1} = x_t - eta grad L(x_t)`` (:func:`nesterov_agd` with ``beta = 0``).
 
-    The zero-init / functional-GD reference of §B2 and §6.3 item 3.
+    The zero-init / functional-GD reference of §B2 and §C6.3 item 3.
 
     Args:
         problem: a :class:`Quadratic` or :class:`ResidualProblem`.

@@ -1,6 +1,6 @@
 """Test problems for stagewise training: quadratics in parameter space and deep linear residual nets.
 
-Spec: ``depth_stacking.md`` §B1.4 (where the ill-conditioning lives), §B4.3 (residual model),
+Theory: ``docs/theory/depth_stacking.md`` §B1.4 (where the ill-conditioning lives), §B4.3 (residual model),
 §B5 E-B1 (synthetic defaults).
 
 Geometry. For an additive ensemble of learners that are linear in a feature map,

@@ -1,6 +1,6 @@
 """Deep linear residual networks trained stagewise, one new block per stage (§B4).
 
-Spec: ``depth_stacking.md`` §B4.1–§B4.4 and the exact-Nesterov initialisation of §B2.
+Theory: ``docs/theory/depth_stacking.md`` §B4.1–§B4.4 and the exact-Nesterov initialisation of §B2.
 The network is ``F_T = (I + W_T) ... (I + W_1)`` with ``F_0 = I``; stage ``t + 1`` freezes
 ``F_t``, initialises the new block as
 

@@ -119,7 +119,7 @@ def loss_constant(power_law: Optional[PowerLaw], alpha_eff: Float[ArrayLike, "*B
 
 # ================================================================= predictions (theory §5)
 class PropagatorAsymptotics(NamedTuple):
-    """Power-law asymptotics of the propagators, Theorem 5 (spec §5.4).
+    """Power-law asymptotics of the propagators, Theorem 5 (theory §5.4).
 
     ``V_t, V~_t ~ C_V t^-xi_V`` (211) and ``U_t, U~_t ~ C_U t^-xi_U`` (221).
 
@@ -139,7 +139,7 @@ class PropagatorAsymptotics(NamedTuple):
 
 
 class LossAsymptotics(NamedTuple):
-    """Predicted ``L_t ~ constant * t ** exponent`` (Theorems 3 and 8, spec §5.2).
+    """Predicted ``L_t ~ constant * t ** exponent`` (Theorems 3 and 8, theory §5.2).
 
     Attributes:
         phase: ``"signal"`` (``zeta < 2 - 1/nu``), ``"noise"`` (``zeta > 2 - 1/nu``),
@@ -175,7 +175,7 @@ def _power_law_of(spectrum):
 def propagator_asymptotics(spectrum: Spectrum, algorithm: MemoryAlgorithm,
                            batch_size: Union[None, Scalar, NoiseModel] = None,
                            tau: Optional[Tuple[Scalar, Scalar]] = None) -> PropagatorAsymptotics:
-    """Constants and exponents of the propagators, Theorem 5 (eqs. 211, 221, spec §5.4):
+    """Constants and exponents of the propagators, Theorem 5 (eqs. 211, 221, theory §5.4):
 
     .. math::
         V_t,\\tilde V_t = Q\\,\\Gamma(\\zeta+1)\\,(2\\alpha_{\\rm eff}t)^{-\\zeta}(1+o(1)),\\qquad
@@ -213,7 +213,7 @@ def propagator_asymptotics(spectrum: Spectrum, algorithm: MemoryAlgorithm,
 def predict_loss(spectrum: Spectrum, algorithm: MemoryAlgorithm,
                  batch_size: Union[None, Scalar, NoiseModel] = None,
                  tau: Optional[Tuple[Scalar, Scalar]] = None) -> LossAsymptotics:
-    """Predicted exponent and constant of ``L_t`` (Theorems 3, 5, 8; spec §5.2, §5.4).
+    """Predicted exponent and constant of ``L_t`` (Theorems 3, 5, 8; theory §5.2, §5.4).
 
     Signal-dominated phase (``zeta < 2 - 1/nu``), eqs. (20) / (181):
 
@@ -291,7 +291,7 @@ def predicted_loss(spectrum: Spectrum, algorithm: MemoryAlgorithm,
 
 # ============================================================================ phase diagram
 class PhaseDiagram(NamedTuple):
-    """Phases of mini-batch SGD in the ``(nu, zeta)`` plane (spec §1 rates, §5.4).
+    """Phases of mini-batch SGD in the ``(nu, zeta)`` plane (theory §1 rates, §5.4).
 
     Attributes:
         nu, zeta: 2-D arrays ``(len(zeta), len(nu))`` (``meshgrid`` of the inputs).
@@ -315,7 +315,7 @@ class PhaseDiagram(NamedTuple):
 
 
 def phase_diagram(nu: Float[ArrayLike, "n_nu"], zeta: Float[ArrayLike, "n_zeta"]) -> PhaseDiagram:
-    """Phase diagram data on a grid of ``nu`` and ``zeta`` (spec §1, §5.4, (27)).
+    """Phase diagram data on a grid of ``nu`` and ``zeta`` (theory §1, §5.4, (27)).
 
     Args:
         nu: 1-D positive spectral exponents.

@@ -162,7 +162,7 @@ def _chunk(n_points, n_nodes, memory, n_eval, budget):
 
 
 def _hb_grid_sums(lam, m, c2, alpha, beta, inv_b, tau1, tau2, *, need_V: bool, rows: int):
-    """Heavy Ball sums (spec §5.3) for ``G`` grid points at once: ``(U, V)``, each ``(G,)``.
+    """Heavy Ball sums (theory §5.3) for ``G`` grid points at once: ``(U, V)``, each ``(G,)``.
 
     The map's fast path (no per-node stability test: :func:`_strict_core` already decides
     strict stability of ``S`` and ``A`` on the whole interval, which contains every node).
@@ -262,7 +262,7 @@ def stability_map(
     """Strict-stability margin, radius, ``U_Sigma``, ``alpha_eff`` and ``C_L`` on a parameter grid.
 
     For every point of the Cartesian product of the ``grid`` axes: :func:`strict_stability`
-    on ``(0, lambda_max]`` (spec §5, §6.2), the noise sums of spec §5.3 (closed forms
+    on ``(0, lambda_max]`` (theory §5, §6.2), the noise sums of theory §5.3 (closed forms
     ``heavy_ball_sums`` for ``"gd"``/``"heavy_ball"`` with any ``tau``, eq. (25)
     ``memory1_sums`` for ``"memory1"``/``"am1"`` when ``tau2 = 0``, the general
     ``propagator_sums`` otherwise), and the loss constant ``C_L`` of :func:`predict_loss`

@@ -61,7 +61,7 @@ class Memory1Circle(NamedTuple):
 
 
 class CriticalScales(NamedTuple):
-    """Scales of the complex-eigenvalue region ``lambda_- < lambda < lambda_+`` (spec §6.3).
+    """Scales of the complex-eigenvalue region ``lambda_- < lambda < lambda_+`` (theory §6.3).
 
     Attributes:
         lambda_minus, lambda_plus: exact positive roots of the discriminant
@@ -121,10 +121,10 @@ def memory1_conditions(delta: Param, q0: Param, q1: Param,
 def memory1_eigenvalues(delta: Param, q0: Param, q1: Param, lam: Param,
                         shifted: bool = False) -> Complex[Array, "*B 2"]:
     """Both eigenvalues of ``S_lambda``: the roots of ``chi_lambda(mu)``, shape ``(..., 2)``
-    (complex), Theorem 6.2 setting (spec §6.3).
+    (complex), Theorem 6.2 setting (theory §6.3).
 
     Computed in ``x = 1 - mu``: ``x^2 - (delta - lambda q1) x + lambda delta alpha_eff = 0``
-    (spec §6.3), with the cancellation-free quadratic formula. With ``shifted=True`` the
+    (theory §6.3), with the cancellation-free quadratic formula. With ``shifted=True`` the
     roots ``x = 1 - mu`` are returned, which keep full relative accuracy for tiny ``lambda``
     (``x_slow = alpha_eff lambda + O(lambda^2)``). The two roots come in no particular order
     (``jnp.abs(mu).max(-1)`` is the spectral radius).
@@ -190,7 +190,7 @@ def memory1_circle(delta: Param, q0: Param, q1: Param) -> Memory1Circle:
 
 
 def memory1_critical_scales(delta: Param, q0: Param, q1: Param) -> CriticalScales:
-    """Exact and small-``delta`` scales of the complex-eigenvalue region (spec §6.3, 245-246).
+    """Exact and small-``delta`` scales of the complex-eigenvalue region (theory §6.3, 245-246).
 
     The eigenvalues are complex iff ``disc(lambda) = (1 + beta + lambda q1)^2 - 4(beta - lambda
     q0) < 0``, a quadratic in ``lambda`` with value ``delta^2`` at 0; its positive roots are
@@ -222,7 +222,7 @@ def memory1_critical_scales(delta: Param, q0: Param, q1: Param) -> CriticalScale
 
 # ============================================================================ Theorem 7
 class RegionAnalysis(NamedTuple):
-    """Memory-1 noise sum along a parameter path (spec §6.4-6.5, Theorem 7); arrays ``(n,)``.
+    """Memory-1 noise sum along a parameter path (theory §6.4-6.5, Theorem 7); arrays ``(n,)``.
 
     Attributes:
         delta, q0, q1, alpha_eff: the path.
@@ -357,7 +357,7 @@ def theorem7_default_paths(nu: float, q0: float = 0.5) -> Dict[str, Theorem7Path
 def theorem7_paths(spectrum: Spectrum, eps: Float[ArrayLike, "n"],
                    paths: Optional[Dict[str, Theorem7Path]] = None, q0: float = 0.5,
                    batch_size: Scalar = 1.0, tau1: float = 1.0) -> Dict[str, RegionAnalysis]:
-    """:func:`region_analysis` along the Theorem 7 paths ``delta = eps -> 0`` (spec §6.5).
+    """:func:`region_analysis` along the Theorem 7 paths ``delta = eps -> 0`` (theory §6.5).
 
     Heavy Ball (``q0 = 0``) has ``U_Sigma >~ tau1 alpha_eff sum_k lambda_k / (2b)``, unbounded
     as ``alpha_eff`` grows; memory 1 with ``q0 > 0`` keeps ``U_Sigma`` bounded up to the edge

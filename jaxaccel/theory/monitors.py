@@ -31,7 +31,7 @@ from jaxaccel.spectra.spectrum import Spectrum, check_spectrum
 
 # ----------------------------------------------------------------------------- monitors
 class RunningNoiseSum(NamedTuple):
-    """Momentary noise sums along a schedule (spec §7.2 "practical monitor", §8.3).
+    """Momentary noise sums along a schedule (theory §7.2 "practical monitor", §8.3).
 
     Attributes:
         steps: ``(R,)`` int, the schedule steps ``t`` evaluated.
@@ -73,7 +73,7 @@ def running_noise_sum(
 ) -> RunningNoiseSum:
     """Momentary :math:`U_\\Sigma(t)` along a schedule and the predicted divergence onset.
 
-    At each evaluated step ``t`` the stationary sums of spec §5.3 are computed for the
+    At each evaluated step ``t`` the stationary sums of theory §5.3 are computed for the
     step-``t`` parameters and batch size ``b_t``:
 
     .. math::  U_\\Sigma(t) = \\frac{\\tau_1}{b_t}\\sum_k\\lambda_k^2\\,
@@ -186,7 +186,7 @@ def _momentary_sums(spectrum, params, b_sel, tau_arr, *, method, batch):
 
 
 class AdiabaticPrediction(NamedTuple):
-    """Adiabatic prediction of the loss along a schedule (spec §7.2, eq. 249).
+    """Adiabatic prediction of the loss along a schedule (theory §7.2, eq. 249).
 
     Attributes:
         steps: ``(R,)`` the steps ``t``.
@@ -226,7 +226,7 @@ def applied_learning_rate(algorithm: MemoryAlgorithm,
 
     (derived here; the shift ``a`` enters only at order ``lambda^2``). Stationary, ``m_s`` tends
     to ``(1-D)^{-1}c`` and each term to ``alpha_eff`` (22); along a schedule whose memory
-    horizon ``~1/delta_t`` grows (AM1, spec §7.2), ``A^app_t`` lags ``A_t = sum_{s<t}
+    horizon ``~1/delta_t`` grows (AM1, theory §7.2), ``A^app_t`` lags ``A_t = sum_{s<t}
     alpha_eff,s`` by the gradients still held in the buffer. Computed by one ``lax.scan``.
 
     Args:

@@ -525,7 +525,7 @@ def strict_stability(
 ) -> StrictStability:
     """Strict stability of ``S_lambda`` (and of ``A_lambda`` when ``tau2 != 0``) on the interval.
 
-    Theorem 4/6 setting (spec §5, §6.2): the algorithm is strictly stable when the memory
+    Theorem 4/6 setting (theory §5, §6.2): the algorithm is strictly stable when the memory
     ``D`` is, ``alpha_eff > 0`` and every :math:`\\lambda\\in(0,\\lambda_{\\max}]` gives a
     strictly stable map. The decision for ``S`` is exact (root locus: the crossings of the unit
     circle, :math:`\\lambda=P(e^{i\\theta})/Q(e^{i\\theta})\\in\\mathbb R`); the margin and radii
@@ -572,7 +572,7 @@ _strict_jit = jax.jit(strict_core, static_argnames=("with_A", "n_log", "n_lin", 
 
 # ============================================================================ noisy stability
 class NoisyStability(NamedTuple):
-    """Noisy stability (Theorems 3 and 8, spec §5.2).
+    """Noisy stability (Theorems 3 and 8, theory §5.2).
 
     Attributes:
         stable: bool: strictly stable, ``A_lambda`` stable on every node, ``U~_Sigma < 1``
@@ -596,7 +596,7 @@ def noisy_stability(spectrum: Spectrum, algorithm: MemoryAlgorithm,
     .. math::  U_\\Sigma=\\frac{\\tau_1}{b}\\sum_k\\lambda_k^2\\big\\langle E_{11},
                (I-\\mathcal A_{\\lambda_k})^{-1}(vv^T)\\big\\rangle
 
-    (spec §5.3; tilde: ``wbar wbar^T`` on the left), computed by
+    (theory §5.3; tilde: ``wbar wbar^T`` on the left), computed by
     :func:`jaxaccel.propagators.propagator_sums`, together with :func:`strict_stability`.
     Theorem 3/8: below 1 the loss stays bounded (and converges when the signal does), above 1
     it diverges.

@@ -1,6 +1,6 @@
 """Emulation: a trained depth-N linear network versus the end-to-end update rule.
 
-Spec depth_stacking.md §A3 (check 1), §A1.4 and §A9.2 E2.
+Theory (docs/theory/depth_stacking.md) §A3 (check 1), §A1.4 and §A9.2 E2.
 
 Part 1 (spec check 1): N = 3, k = 3 outputs, d = 5 inputs, hidden widths (4, 7), balanced init
 of spectral scale 0.5, multi-output squared loss, fixed horizon eta * steps = 2. The relative
@@ -13,7 +13,7 @@ Part 2 (E2): l_p regression on scikit-learn's diabetes data (the paper's UCI eth
 not available offline), depth-2 and depth-3 networks (hidden width d) trained by GD, against
 the end-to-end rule started from the same W_e(0). From a balanced init the two agree; from a
 small i.i.d. Gaussian init (std 0.01) they do not early on, because the imbalance ~ s^2 is large
-relative to ||W_e||^(2/N) ~ s^2 (spec §A1.4: 265 vs 586 iterations, balanced 122 vs 124).
+relative to ||W_e||^(2/N) ~ s^2 (theory §A1.4: 265 vs 586 iterations, balanced 122 vs 124).
 
     python sims/depth/emulation.py            # --quick (default), about 20 s on 2 cores
     python sims/depth/emulation.py --full     # longer Part-2 runs, l2 and l4

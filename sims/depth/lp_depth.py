@@ -1,6 +1,6 @@
 """l2 versus l4 regression by depth 1..4, each depth with its own tuned learning rate.
 
-Spec depth_stacking.md §A9.2 (E3/E4) and §A9.4. For each dataset and each p in {2, 4} the
+Theory (docs/theory/depth_stacking.md) §A9.2 (E3/E4) and §A9.4. For each dataset and each p in {2, 4} the
 end-to-end rule of a depth-N linear network (spec eq. 10, single-output closed form §A5; N = 1
 is plain gradient descent) is run for every depth, learning rate and seed in ONE vmapped,
 jitted scan (``jaxaccel.depth.sweep_end_to_end`` with an array of depths). A balanced
@@ -17,7 +17,7 @@ L* comes from Newton's method (``jaxaccel.depth.lp_minimum``).
 
 Datasets: scikit-learn's diabetes data (442 x 10, z-scored features and target) as the real
 regression dataset -- the paper's UCI gas-sensor ethanol data are not available offline -- and
-the synthetic stand-in of spec §A9.4 (500 x 32, feature scales log-spaced in [0.05, 1]).
+the synthetic stand-in of theory §A9.4 (500 x 32, feature scales log-spaced in [0.05, 1]).
 
     python sims/depth/lp_depth.py            # --quick (default), about 30 s on 2 cores
     python sims/depth/lp_depth.py --full     # 40-point lr grid, 5 seeds, 2e4 / 2e5 steps
@@ -38,7 +38,7 @@ import _depth_common as C  # noqa: E402
 import jaxaccel.depth as jd  # noqa: E402
 
 NAME = "lp_depth"
-SPEC = {  # spec §A9.4 (synthetic stand-in)
+SPEC = {  # theory §A9.4 (synthetic stand-in)
     ("synthetic", 2): {1: 270, 2: 329, 3: 428},
     ("synthetic", 4): {1: 1.03, 2: 3.6e-2, 3: 6.5e-2},
 }
@@ -150,7 +150,7 @@ def main(argv=None):
           f"[1e-4, 3], {seeds} seeds, steps {steps}, init scale {args.init_scale}")
     print(jd.OFFLINE_NOTE)
     print("score = iterations to relative gap 1e-2 (p = 2) or relative gap at the end (p = 4); "
-          "spec = spec §A9.4 (synthetic, 24-point grid, unknown init: compare orderings).\n"
+          "spec = theory §A9.4 (synthetic, 24-point grid, unknown init: compare orderings).\n"
           "lr tuned per depth: fewest iterations to gap 1e-2 (p = 2) / 1e-6 (p = 4), then the "
           "lowest final gap; it(tol) = iterations to relative gap tol (median over seeds)")
     text = C.table(["data", "p", "N", "tuned lr", "score", "spec", "it(1e-2)", "it(1e-6)",

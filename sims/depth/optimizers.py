@@ -1,6 +1,6 @@
 """Depth versus explicit adaptive optimizers (optax AdaGrad, AdaDelta, Adam), and depth + Adam.
 
-Spec depth_stacking.md §A9.2 E5: on l4 regression, gradient descent on a depth-3 linear network
+Theory (docs/theory/depth_stacking.md) §A9.2 E5: on l4 regression, gradient descent on a depth-3 linear network
 is compared with AdaGrad and AdaDelta on the depth-1 (linear) model, each with its own tuned
 learning rate; Adam is run on depths 1, 2 and 3. The paper reports that depth-3 GD beats AdaGrad
 and AdaDelta but not Adam, and that depth further accelerates Adam.
@@ -13,7 +13,7 @@ fewest iterations to a relative gap (L - L*)/L* < tol that the run still satisfi
 ties broken by the final loss.
 
 Data: scikit-learn's diabetes data (z-scored; the paper's UCI ethanol data are not available
-offline) or the synthetic stand-in of spec §A9.4 (``--data synthetic``).
+offline) or the synthetic stand-in of theory §A9.4 (``--data synthetic``).
 
     python sims/depth/optimizers.py            # --quick (default), about 30 s on 2 cores
     python sims/depth/optimizers.py --full     # 40-point grids, 5 seeds, 1e5 steps

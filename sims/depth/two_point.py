@@ -1,6 +1,6 @@
 """Iterations-to-threshold tables on the two-point l4 problem (why p > 2 can accelerate).
 
-Spec depth_stacking.md §A8 (check 6). Two training points (e_1, y_1 = 10) and (e_2, y_2 = 1),
+Theory (docs/theory/depth_stacking.md) §A8 (check 6). Two training points (e_1, y_1 = 10) and (e_2, y_2 = 1),
 loss (1/2) sum_i (w_i - y_i)^4 / 4. Plain GD from w = 0 is stable only for
 eta < 2 m / y_1^{p-2} = 0.04, so the small coordinate crawls; the end-to-end rule of depth N
 steps the small coordinate with eta ||w||^{2-2/N} once w_1 is large.
@@ -184,7 +184,7 @@ def main(argv=None):
     print(f"{NAME} ({'full' if args.full else 'quick'}): y = (10, 1), l4, mean over 2 points, "
           f"{steps} steps; iterations = first t with loss(w_t) < thr (t = 0 the init)")
     print(f"GD stability cap from w = 0: 2m / y1^(p-2) = {cap:.4g}")
-    print(f"\n1. Reproduction of spec §A8 (GD grid geomspace{GD_GRID}, rule grid "
+    print(f"\n1. Reproduction of theory §A8 (GD grid geomspace{GD_GRID}, rule grid "
           f"geomspace{RULE_GRID}, best eta per threshold)")
     res["table"] = C.table(["method", "it(1e-4)", "spec", "rel.err", "it(1e-6)", "spec", "rel.err",
                             "best eta"], rows)

@@ -1,6 +1,6 @@
-"""AM1 exponent sweep: measured vs predicted loss slopes and stability (Figure 4 claim; spec §7.2).
+"""AM1 exponent sweep: measured vs predicted loss slopes and stability (Figure 4 claim; theory §7.2).
 
-Spec: ``sgd_memory.md`` §7.2 (AM1 schedule ``delta_t = delta0 (t+t0)^-kappa``,
+Theory: ``docs/theory/sgd_memory.md`` §7.2 (AM1 schedule ``delta_t = delta0 (t+t0)^-kappa``,
 ``alpha_eff,t = alpha0 (t+t0)^theta``, constant kick ``eta'``; allowed range
 ``0 <= theta <= kappa (1 - 1/nu)``; heuristic rate (27) ``t^{-zeta (1 + theta)}``; adiabatic
 sum (249); the momentary ``U_Sigma(t)`` monitor), §9.1 (Fig. 4: rates follow
@@ -243,7 +243,7 @@ def _figure(out, rec, res, rows, theta_max):
     ax2.set_ylabel("local slope of $L_t$")
     ax2.set_title("measured vs predicted slope")
     ax2.legend()
-    plotting.save(fig, os.path.join(out, NAME + ".png"))
+    ja.io.save_figure(os.path.join(out, NAME + ".png"), fig)
 
 
 if __name__ == "__main__":

@@ -1,24 +1,24 @@
-"""Real data without downloads: scikit-learn's 8x8 digits as an MNIST stand-in (spec §9, App. M.2).
+"""Real data without downloads: scikit-learn's 8x8 digits as an MNIST stand-in (theory §9, App. M.2).
 
-Spec: ``sgd_memory.md`` §9.1 (MNIST: one-hidden-layer ReLU network, quadratic loss on one-hot
+Theory: ``docs/theory/sgd_memory.md`` §9.1 (MNIST: one-hidden-layer ReLU network, quadratic loss on one-hot
 targets, width 1000, NTK exponents), §3.2 (SE approximation, finite-dataset batch factor),
 §7.1-7.2 (AM1 and its exponent range, rate (27)).
 
 Three parts, all on the first ``n`` digits (the training set):
 
-1. **Spectrum.** The infinite-width NTK of the network (:func:`jaxaccel.data.relu_ntk`) and the
+1. **Spectrum.** The infinite-width NTK of the network (:func:`jaxaccel.relu_ntk`) and the
    one-hot targets give a :class:`jaxaccel.Spectrum` (kernel regression started from ``f = 0``);
    ``nu`` and ``zeta`` of the power-law assumption (1) are fitted with
-   :func:`jaxaccel.data.fit_spectrum_exponents` over the eigenvalue window
+   :func:`jaxaccel.fit_spectrum_exponents` over the eigenvalue window
    ``k in [k_min, n / 5]``.
 2. **Linearised model.** Kernel regression on that kernel is a finite dataset
-   (:func:`jaxaccel.montecarlo.kernel_regression_data`); Monte-Carlo mini-batch SGD (batches
+   (:func:`jaxaccel.kernel_regression_data`); Monte-Carlo mini-batch SGD (batches
    without replacement) driven by the optax transforms of :mod:`jaxaccel.optim` is compared
    with the SE prediction (Algorithm A) on the same spectrum with the batch factor
    ``(n - b) / ((n - 1) b)``, for the translation-invariant ``tau = (1, 1)`` and the Gaussian
    ``tau = (1, -1)``. Real data are only approximately SE: the table reports the largest
    relative deviation after ``t = T / 10``.
-3. **Network.** The one-hidden-layer ReLU network of :func:`jaxaccel.data.mlp_apply` (NTK
+3. **Network.** The one-hidden-layer ReLU network of :func:`jaxaccel.ntk_mlp_apply` (NTK
    parametrisation, antisymmetric initialisation so ``f_0 = 0``) trained with the quadratic loss
    ``L = |f(X) - Y|^2 / (2n)`` by mini-batch SGD, Heavy Ball and AM1, each as a
    ``jaxaccel.optim`` transform: one jitted ``lax.scan``, ``vmap``-ed over the three optimizers
@@ -70,12 +70,12 @@ def optimizer_schedules(theta: float, steps: int):
     """``{name: MemoryAlgorithm}``: SGD, Heavy Ball and AM1 as memory-1 schedules of form (250).
 
     All three are the decoupled momentum ``v <- beta_t v + g;  w <- w - eta_t v - eta'_t g``
-    (spec §7.1, :func:`jaxaccel.am1_form`), with ``steps + 1`` entries:
+    (theory §7.1, :func:`jaxaccel.am1_form`), with ``steps + 1`` entries:
 
     * SGD: ``eta = 0, eta' = lr, beta = 0`` -- exactly ``w <- w - lr g``;
     * Heavy Ball (4) with ``(alpha, beta)``: ``eta = alpha, eta' = 0`` -- PyTorch momentum, whose
       weights follow the Heavy Ball recurrence exactly;
-    * AM1: the schedule of spec §7.2, :func:`jaxaccel.am1`.
+    * AM1: the schedule of theory §7.2, :func:`jaxaccel.am1`.
 
     One structure for all three lets every run ``vmap`` over the optimizers (one compilation);
     each runs as its optax transform :func:`jaxaccel.optim.from_algorithm`, whose weights follow
@@ -105,7 +105,7 @@ def predicted_slope(name: str, zeta: float, theta: float) -> float:
 
 # ----------------------------------------------------------------------------- network training
 def initial_networks(key, d_in, width, d_out, seeds):
-    """``seeds`` independent initialisations (:func:`jaxaccel.data.mlp_init`), stacked on axis 0.
+    """``seeds`` independent initialisations (:func:`jaxaccel.ntk_mlp_init`), stacked on axis 0.
 
     Drawn eagerly, outside the training program, so every optimizer starts from the same
     networks and the compiled program holds no Gaussian sampler.

@@ -1,6 +1,6 @@
-"""Jacobi Heavy Ball vs AM1 under mini-batch noise (Figure 1 claim; spec §7, §8.3, §9.1).
+"""Jacobi Heavy Ball vs AM1 under mini-batch noise (Figure 1 claim; theory §7, §8.3, §9.1).
 
-Spec: ``sgd_memory.md`` §8.1-8.2 (Jacobi-scheduled Heavy Ball, noiseless rate t^{-2 zeta}),
+Theory: ``docs/theory/sgd_memory.md`` §8.1-8.2 (Jacobi-scheduled Heavy Ball, noiseless rate t^{-2 zeta}),
 §8.3 (why it diverges with mini-batch noise: the momentary U_Sigma(t) grows like t / b),
 §7.2 (AM1 schedule, rate (27) t^{-zeta (1 + theta)}), §1 (plain SGD t^{-zeta}).
 
@@ -226,9 +226,9 @@ def _figure(out, rec, full, noisy, res_am1, res_sgd, batches, theta, U_jac, rec_
     ax2.axhline(1.0, color="r", ls=":", lw=1, label=r"$U_\Sigma=1$ (divergence onset)")
     ax2.set_xlabel("step $t$")
     ax2.set_ylabel(r"momentary $U_\Sigma(t)$")
-    ax2.set_title("running noise sum (spec §8.3)")
+    ax2.set_title("running noise sum (theory §8.3)")
     ax2.legend()
-    plotting.save(fig, os.path.join(out, NAME + ".png"))
+    ja.io.save_figure(os.path.join(out, NAME + ".png"), fig)
 
 
 if __name__ == "__main__":

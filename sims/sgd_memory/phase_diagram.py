@@ -1,6 +1,6 @@
-"""Stationary loss exponents across (nu, zeta): signal vs noise phase (spec §1, §5.2, Fig. 2).
+"""Stationary loss exponents across (nu, zeta): signal vs noise phase (theory §1, §5.2, Fig. 2).
 
-Spec: ``sgd_memory.md`` §1 (rates: ``t^{-zeta}`` in the signal-dominated phase
+Theory: ``docs/theory/sgd_memory.md`` §1 (rates: ``t^{-zeta}`` in the signal-dominated phase
 ``zeta < 2 - 1/nu``, ``t^{-(2 - 1/nu)}`` in the noise-dominated phase), §5.2 (Theorems 3 / 8:
 the constants (20) / (21)), §5.4 (the noise exponent ``xi_U = 2 - 1/nu``), §9.1 (Fig. 2 left,
 the ``(zeta, 1/nu)`` phase diagram).
@@ -188,7 +188,7 @@ def _figure(out, pd, rows, measured, nus, zetas):
     ax2.set_ylabel(r"measured exponent over $[T/10, T]$")
     ax2.set_title("stationary exponents")
     ax2.legend()
-    plotting.save(fig, os.path.join(out, NAME + ".png"))
+    ja.io.save_figure(os.path.join(out, NAME + ".png"), fig)
 
 
 if __name__ == "__main__":

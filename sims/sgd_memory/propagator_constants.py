@@ -1,6 +1,6 @@
 """Predicted vs measured loss constants and exponents of stationary SGD with memory.
 
-For a power-law problem (spec sgd_memory.md §1, (1)) in the signal-dominated (zeta < 2 - 1/nu)
+For a power-law problem (docs/theory/sgd_memory.md §1, (1)) in the signal-dominated (zeta < 2 - 1/nu)
 and the noise-dominated (zeta > 2 - 1/nu) phase, and for algorithms with and without a gradient
 shift ``a``, the late-time loss is predicted as ``L_t ~ C t^p`` (Theorems 3, 5, 8: eqs. 20, 21,
 181, 182 with the propagator asymptotics 211, 221 and the sums of §5.3). The sim measures

@@ -3,7 +3,7 @@
 Every script in ``sims/stacking/`` takes ``--quick`` (default) / ``--full`` and ``--out DIR``
 (default ``results/<sim-name>/``), writes ``<name>.npz`` + ``<name>.json`` + ``<name>.png``
 with the atomic writers of :mod:`jaxaccel.io`, and prints a table of measured versus
-predicted numbers (spec ``depth_stacking.md`` Part B).
+predicted numbers (``docs/theory/depth_stacking.md`` Part B).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Stagewise boosting: loss vs stage for zero / random / stacking initialisation, kappa 10..1e4.
 
-Spec depth_stacking.md §B2-§B3 and §6.3 item 4. An additive ensemble of linear-in-feature
+Theory (docs/theory/depth_stacking.md) §B2-§B3 and §C6.3 item 4. An additive ensemble of linear-in-feature
 learners is trained one learner per stage with one gradient step per stage (the linearised
 l2-regularised stage of §B1.4, eta = 1/L) on the ill-conditioned quadratics of §B5 E-B1
 (H = Q diag(geomspace(1/kappa, 1, d)) Q^T, every eigen-direction carrying the same share of the

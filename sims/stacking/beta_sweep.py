@@ -1,7 +1,7 @@
 """Beta sweep of stacking: stages to cut the gap by 1e-6 as a function of the stacking scale beta.
 
-Spec depth_stacking.md §B2 (beta* = (sqrt(kappa) - 1)/(sqrt(kappa) + 1); plain copying beta = 1
-is not accelerated) and §6.3 item 5. Additive stacking f^0_{t+1} = beta f_t with one gradient
+Theory (docs/theory/depth_stacking.md) §B2 (beta* = (sqrt(kappa) - 1)/(sqrt(kappa) + 1); plain copying beta = 1
+is not accelerated) and §C6.3 item 5. Additive stacking f^0_{t+1} = beta f_t with one gradient
 step per stage (eta = 1/L) on the ill-conditioned quadratics of §B5 E-B1, vmapped over
 (kappa, beta) in one run. Measured against predicted:
 * the optimal beta sits near beta* (compared on the 1 - beta scale, where 1 - beta* ~ 2/sqrt(kappa));

@@ -1,6 +1,6 @@
 """Smooth, not strongly convex case: stacking's O(T^-2) against zero init's O(T^-1), log-log.
 
-Spec depth_stacking.md §B2 (time-varying beta_t for mu = 0) and §B3 (rates and bounds). The
+Theory (docs/theory/depth_stacking.md) §B2 (time-varying beta_t for mu = 0) and §B3 (rates and bounds). The
 quadratic has H = Q diag(geomspace(1/kappa, 1, d)) Q^T with kappa = 1e12, far beyond the horizon
 (T^2 / kappa << 1), so on the stages simulated it behaves like a merely convex L-smooth loss; the
 initial error is isotropic (bounded ||F_0 - F*|| spread evenly over the spectrum). Additive

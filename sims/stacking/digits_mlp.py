@@ -1,7 +1,7 @@
 """Residual ReLU MLP on scikit-learn digits trained stagewise: zero / random / stacking / trainable beta.
 
-Spec depth_stacking.md §B5 (E-B2: stacking with and without a trainable scalar beta on each new
-block's output) and §6.3 (d). The linear theory (§B2-§B4) says stacking f^0_{t+1} = beta f_t
+Theory (docs/theory/depth_stacking.md) §B5 (E-B2: stacking with and without a trainable scalar beta on each new
+block's output) and §C6.3 (d). The linear theory (§B2-§B4) says stacking f^0_{t+1} = beta f_t
 accelerates; whether this carries over to a non-linear residual network, and whether a trainable
 beta helps, is the paper's open question -- measured here. Stage 0 trains the embedding and
 readout; every later stage appends one block z <- z + s relu(z U + c) V and trains only it (and
@@ -38,12 +38,12 @@ NAME = "digits_mlp"
 
 
 def arms(beta=0.5, sigma0=0.05):
-    return {"zero": st.mlp_init("zero"),
-            "random": st.mlp_init("random", sigma0=sigma0),
-            f"stack beta={beta:g}": st.mlp_init("stack", beta=beta),
-            "copy beta=1": st.mlp_init("stack", beta=1.0),
-            "trainable beta from 1": st.mlp_init("stack", beta=1.0, trainable_beta=True),
-            f"trainable beta from {beta:g}": st.mlp_init("stack", beta=beta, trainable_beta=True)}
+    return {"zero": st.block_init("zero"),
+            "random": st.block_init("random", sigma0=sigma0),
+            f"stack beta={beta:g}": st.block_init("stack", beta=beta),
+            "copy beta=1": st.block_init("stack", beta=1.0),
+            "trainable beta from 1": st.block_init("stack", beta=1.0, trainable_beta=True),
+            f"trainable beta from {beta:g}": st.block_init("stack", beta=beta, trainable_beta=True)}
 
 
 _stream = jax.jit(st.residual_stream)   # the number of active blocks is traced: one compilation
@@ -74,7 +74,7 @@ def main(argv=None):
     hidden = C.pick(args, "hidden", 16, 32)
     steps = C.pick(args, "steps", 50, 200)
     seeds = C.pick(args, "seeds", 2, 5)
-    d = st.load_digits_data()
+    d = st.digits_split()
     n, m = args.train_size or len(d.y_train), args.test_size or len(d.y_test)
     data = st.DigitsData(d.x_train[:n], d.y_train[:n], d.x_test[:m], d.y_test[:m])
     policies = arms()

@@ -1,6 +1,6 @@
 """Deep linear residual networks trained stagewise: zero / random / stacking / exact-Nesterov init.
 
-Spec depth_stacking.md §B4 (and §B2 for the exact-Nesterov initialisation). The network
+Theory (docs/theory/depth_stacking.md) §B4 (and §B2 for the exact-Nesterov initialisation). The network
 F_T = (I + W_T) ... (I + W_1) grows one block per stage on the population square loss
 L(F) = 1/2 tr((F - F*) Sigma (F - F*)^T), Sigma = Q diag(geomspace(1/kappa, 1, d)) Q^T,
 F* = I + delta R/||R||_2; each new block takes one gradient step (eta = 1/L) from its
@@ -34,7 +34,7 @@ import _stacking_common as C  # noqa: E402
 import jaxaccel.stacking as st  # noqa: E402
 
 NAME = "residual_nets"
-# spec §B4.4 (its own random draw, d = 10, kappa = 1e3): gap after 100 and 400 stages
+# theory §B4.4 (its own random draw, d = 10, kappa = 1e3): gap after 100 and 400 stages
 SPEC = {(0.3, "gd"): (7.6e-5, 1.35e-5), (0.3, "stack_param"): (4.4e-6, None),
         (0.3, "stack_func"): (6.0e-7, None), (0.3, "agd"): (5.9e-7, 1.7e-14),
         (0.3, "copy"): (None, 2.8e-5), (1.0, "stack_func"): (None, 7.6e-14),

@@ -1,4 +1,4 @@
-// CPU kernel for the memory-1 SE recursion (Algorithm A, spec §3.4), exposed to JAX through the
+// CPU kernel for the memory-1 SE recursion (Algorithm A, theory §3.4), exposed to JAX through the
 // XLA FFI (targets jaxaccel_memory1_cpu_f32 / jaxaccel_memory1_cpu_f64); the same operands,
 // results and semantics as the CUDA kernel (memory1_se.cu).
 //

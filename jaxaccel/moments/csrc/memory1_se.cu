@@ -1,10 +1,10 @@
-// Persistent CUDA kernels for the memory-1 SE second-moment recursion (Algorithm A, spec §3.4),
+// Persistent CUDA kernels for the memory-1 SE second-moment recursion (Algorithm A, theory §3.4),
 // exposed to JAX through the XLA FFI (targets jaxaccel_memory1_f32 / jaxaccel_memory1_f64).
 //
 // Per eigenvalue lambda_k the three unique entries (c11, c12, c22) of the 2x2 block evolve as
 //   C <- S C S^T + noise v v^T,  S = S0 + lambda v w^T,
 //   noise = G (inv_b tau1) (lambda m) - (inv_b tau2) lambda^2 g,   g = w^T C w,
-// with the global scalar G_t = sum_k lambda_k g_k (boxed equation of spec §3.3); the loss is
+// with the global scalar G_t = sum_k lambda_k g_k (boxed equation of theory §3.3); the loss is
 // L_t = 1/2 sum_k lambda_k c11_k and L~_t = G_t / 2.
 //
 // One launch runs all T steps ("persistent"): each step updates the state, reduces the two

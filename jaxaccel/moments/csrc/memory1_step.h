@@ -1,10 +1,10 @@
-// One step of the memory-1 SE recursion (Algorithm A, spec §3.4) for one eigenvalue, shared by
+// One step of the memory-1 SE recursion (Algorithm A, theory §3.4) for one eigenvalue, shared by
 // the CUDA kernel (memory1_se.cu) and the CPU kernel (memory1_cpu.cc).
 //
 //   C <- S C S^T + noise v v^T,  S = S0 + lambda v wbar^T,
 //   noise = G (tau1 / b) (lambda m) - (tau2 / b) lambda^2 g,   g = wbar^T C wbar,
 //
-// on the unique entries (c11, c12, c22) of the 2x2 block; G = sum_k lambda_k g_k (spec §3.3).
+// on the unique entries (c11, c12, c22) of the 2x2 block; G = sum_k lambda_k g_k (theory §3.3).
 #pragma once
 
 #ifdef __CUDACC__
