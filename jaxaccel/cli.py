@@ -306,7 +306,8 @@ def _map(args) -> int:
               f"{y[0]} = {y[1][j]:.4g} (alpha_eff = {float(smap.alpha_eff[i, j]):.4g}, "
               f"U_Sigma = {float(smap.U[i, j]):.4g})")
     os.makedirs(args.out, exist_ok=True)
-    ja.io.save_npz(os.path.join(args.out, "map.npz"), **{x[0]: x[1], y[0]: y[1]},
+    # axis values under "axis_<name>": an axis may be named like an output (alpha_eff, U, ...)
+    ja.io.save_npz(os.path.join(args.out, "map.npz"), **{f"axis_{x[0]}": x[1], f"axis_{y[0]}": y[1]},
                    margin=np.asarray(smap.margin), U=np.asarray(smap.U),
                    U_tilde=np.asarray(smap.U_tilde), alpha_eff=np.asarray(smap.alpha_eff),
                    C_L=np.asarray(smap.C_L), stable=stable)

@@ -147,7 +147,7 @@ def plot_map(smap: StabilityMap, field: str = "margin", ax: Optional[Any] = None
              log: Optional[bool] = None, cmap: Optional[str] = None,
              vmin: Optional[float] = None, vmax: Optional[float] = None,
              boundaries: bool = True, title: Optional[str] = None) -> Tuple[Any, Any, Any]:
-    """Colour map of one field of a 2-D :class:`~jaxaccel.stability.StabilityMap`.
+    """Colour map of one field of a 2-D :class:`~jaxaccel.StabilityMap`.
 
     x is the first grid axis, y the second (log scale when the values span > 2 decades).
     ``margin`` uses a diverging map centred at 0 (clipped to ``[-1, 1]`` unless ``vmin`` /
@@ -157,7 +157,7 @@ def plot_map(smap: StabilityMap, field: str = "margin", ax: Optional[Any] = None
     ``U~_Sigma < 1``, Theorems 3 and 8, theory §5.2).
 
     Args:
-        smap: a 2-D map from :func:`~jaxaccel.stability.stability_map`.
+        smap: a 2-D map from :func:`~jaxaccel.stability_map`.
         field: ``"margin"``, ``"radius"``, ``"U"``, ``"U_tilde"``, ``"alpha_eff"`` or ``"C_L"``.
         ax: matplotlib ``Axes`` to draw on (default: a new figure).
         log: log colour scale (default: for ``U``, ``U_tilde``, ``C_L``).
@@ -174,7 +174,7 @@ def plot_map(smap: StabilityMap, field: str = "margin", ax: Optional[Any] = None
         >>> matplotlib.use("Agg")
         >>> import matplotlib.pyplot as plt
         >>> import numpy as np
-        >>> from jaxaccel.stability import StabilityMap
+        >>> from jaxaccel import StabilityMap
         >>> a, b = np.array([0.01, 1.0, 10.0]), np.array([0.0, 0.5])
         >>> margin = 1.0 - a[:, None] * (1 + b[None, :])       # a toy map, shape (3, 2)
         >>> ones = np.ones((3, 2))
@@ -241,12 +241,12 @@ def plot_map(smap: StabilityMap, field: str = "margin", ax: Optional[Any] = None
 def plot_phase_diagram(pd: PhaseDiagram, ax: Optional[Any] = None, *, exponent: str = "sgd",
                        title: Optional[str] = None) -> Tuple[Any, Any, Any]:
     """Phase diagram in the ``(zeta, 1/nu)`` plane (spec Fig. 2 left) from
-    :func:`~jaxaccel.stability.phase_diagram`: colour = loss exponent (``"sgd"`` or ``"am1"``),
+    :func:`~jaxaccel.phase_diagram`: colour = loss exponent (``"sgd"`` or ``"am1"``),
     the signal/noise boundary ``zeta = 2 - 1/nu`` and the divergent band ``1/nu >= 1``
     (phases of theory §1 / §5.4, AM1 rate (27)).
 
     Args:
-        pd: :class:`~jaxaccel.stability.PhaseDiagram`.
+        pd: :class:`~jaxaccel.PhaseDiagram`.
         ax: matplotlib ``Axes`` to draw on (default: a new figure).
         exponent: ``"sgd"`` or ``"am1"``.
         title: axes title.
@@ -258,7 +258,7 @@ def plot_phase_diagram(pd: PhaseDiagram, ax: Optional[Any] = None, *, exponent: 
         >>> import matplotlib
         >>> matplotlib.use("Agg")
         >>> import matplotlib.pyplot as plt
-        >>> from jaxaccel.stability import phase_diagram
+        >>> from jaxaccel import phase_diagram
         >>> pd = phase_diagram([1.5, 2.0, 4.0], [0.5, 1.0, 2.0])
         >>> ax, mesh, cb = plot_phase_diagram(pd, exponent="am1")
         >>> ax.get_xlabel().startswith("target exponent"), len(ax.collections) > 0

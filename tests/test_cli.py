@@ -83,9 +83,21 @@ def test_map_writes_files_and_matches_stability_map(tmp_path, capsys):
                            {"alpha": np.geomspace(0.1, 3, 4), "beta": np.linspace(0, 0.9, 3)},
                            batch_size=10.0)
     np.testing.assert_allclose(data["margin"], np.asarray(ref.margin), rtol=1e-12)
+    np.testing.assert_allclose(data["axis_alpha"], np.geomspace(0.1, 3, 4), rtol=1e-12)
     assert (out / "map.png").stat().st_size > 0
     assert cli.main(["map", "--x", "alpha:1:2"]) == 2
     assert "name:lo:hi:n" in capsys.readouterr().err
+
+
+def test_map_axis_named_like_an_output(tmp_path):
+    """The README's memory-1 map has an axis ``alpha_eff``, also an output array: both are kept."""
+    out = tmp_path / "m1"
+    assert cli.main(["map", "--family", "memory1", "--n", "200", "--x", "q0:-1:3:3",
+                     "--y", "alpha_eff:0.5:50:3:log", "--fixed", "delta=0.05",
+                     "--out", str(out)]) == 0
+    data = np.load(out / "map.npz")
+    np.testing.assert_allclose(data["axis_alpha_eff"], np.geomspace(0.5, 50, 3), rtol=1e-12)
+    assert data["alpha_eff"].shape == (3, 3)
 
 
 def test_sims_list_names_every_script(capsys):

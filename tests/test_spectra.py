@@ -77,3 +77,17 @@ def test_spectrum_weights_validation_and_constructor_errors():
         ja.Spectrum.from_covariance(np.eye(3), [1.0, 1.0])
     with pytest.raises(ValueError, match="targets"):
         ja.Spectrum.from_kernel(np.eye(3), np.ones(4))
+
+
+def test_from_kernel_and_from_covariance_share_one_rule():
+    """Both reject a non-symmetric matrix and a clearly negative eigenvalue (saying what was
+    found) and accept rounding-level asymmetry; a kernel used to be symmetrised silently."""
+    asym, indefinite = np.array([[2.0, 1.0], [0.0, 2.0]]), np.array([[1.0, 2.0], [2.0, 1.0]])
+    for build in (lambda A: ja.Spectrum.from_kernel(A, [1.0, 1.0]),
+                  lambda A: ja.Spectrum.from_covariance(A, [1.0, 1.0])):
+        with pytest.raises(ValueError, match=r"symmetric \(max \|A - A\^T\| = 1"):
+            build(asym)
+        with pytest.raises(ValueError, match="positive semi-definite .min eigenvalue -"):
+            build(indefinite)
+        s = build(np.array([[2.0, 1.0], [1.0 + 1e-14, 2.0]]))
+        assert s.size == 2

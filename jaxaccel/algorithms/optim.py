@@ -433,7 +433,7 @@ def am1(delta0: Hyper, kappa: Hyper, alpha0: Hyper, theta: Hyper, eta_kick: Hype
         t0: Hyper = 1.0) -> optax.GradientTransformation:
     """AM1, accelerated memory-1 (theory §7.1-7.2), as an optax transform.
 
-    Decoupled momentum (250) with the schedule of :func:`jaxaccel.schedules.am1_schedule`:
+    Decoupled momentum (250) with the schedule of :func:`jaxaccel.am1_schedule`:
 
     .. math::
         \\delta_t=\\delta_0(t+t_0)^{-\\kappa},\\quad \\beta_t = 1-\\delta_t,\\quad
@@ -441,11 +441,11 @@ def am1(delta0: Hyper, kappa: Hyper, alpha0: Hyper, theta: Hyper, eta_kick: Hype
         \\eta_t=\\delta_t(\\alpha_{{\\rm eff},t}-\\eta'),\\quad \\eta'_t=\\eta'.
 
     The step count of the transform is ``t``, so ``n`` updates reproduce
-    ``jaxaccel.schedules.am1(..., steps=n)``.
+    ``jaxaccel.am1(..., steps=n)``.
 
     Args:
         delta0, kappa, alpha0, theta, eta_kick, t0: scalars as in
-            :func:`jaxaccel.schedules.am1_schedule` (``theta`` is ``vartheta`` of the spec).
+            :func:`jaxaccel.am1_schedule` (``theta`` is ``vartheta`` of the spec).
 
     Raises:
         ValueError: naming the argument, for parameters rejected by the schedule, for
@@ -478,8 +478,8 @@ def am1(delta0: Hyper, kappa: Hyper, alpha0: Hyper, theta: Hyper, eta_kick: Hype
 def jacobi_heavy_ball(a: Hyper, b: Hyper, L: Hyper) -> optax.GradientTransformation:
     """Heavy Ball with the Jacobi schedule (Brakhage 1987; theory §8.1) as an optax transform.
 
-    Parameters of :func:`jaxaccel.schedules.jacobi_schedule` at the step count ``n = t``, so
-    ``n`` updates reproduce ``jaxaccel.schedules.jacobi_heavy_ball(a, b, L, steps=n)``.
+    Parameters of :func:`jaxaccel.jacobi_schedule` at the step count ``n = t``, so
+    ``n`` updates reproduce ``jaxaccel.jacobi_heavy_ball(a, b, L, steps=n)``.
 
     Args:
         a, b: Jacobi parameters ``> -1`` (scalars).

@@ -88,7 +88,7 @@ def jacobi_schedule(a: Scalar, b: Scalar, L: Scalar) -> JacobiSchedule:
         :class:`JacobiSchedule` of two functions accepting integer or float arrays of steps.
 
     Example:
-        >>> from jaxaccel.schedules import jacobi_schedule
+        >>> from jaxaccel import jacobi_schedule
         >>> sch = jacobi_schedule(0.5, 0.0, 2.0)
         >>> float(sch.alpha(0)), float(sch.beta(0))   # (a+b+2)/(L(a+1)), 0
         (0.8333333333333334, 0.0)
@@ -137,7 +137,7 @@ def jacobi_heavy_ball(a: Scalar, b: Scalar, L: Scalar, steps: int) -> MemoryAlgo
 
     Example:
         >>> import jaxaccel as ja
-        >>> from jaxaccel.schedules import jacobi_heavy_ball
+        >>> from jaxaccel import jacobi_heavy_ball
         >>> s = ja.power_law_spectrum(20_000, nu=2.0, zeta=0.5)
         >>> hb = jacobi_heavy_ball(0.5, 0.0, 2.0, steps=200)
         >>> r = ja.simulate(s, hb, 200, record=[50, 200])
@@ -217,7 +217,7 @@ def am1_schedule(delta0: Scalar, kappa: Scalar, alpha0: Scalar, theta: Scalar, e
         :class:`AM1Schedule` of functions of the step.
 
     Example:
-        >>> from jaxaccel.schedules import am1_schedule
+        >>> from jaxaccel import am1_schedule
         >>> sch = am1_schedule(0.5, 0.9, 1.0, 0.4, 0.5, t0=1.0)
         >>> float(sch.delta(0)), float(sch.alpha_eff(0)), float(sch.eta(0))
         (0.5, 1.0, 0.25)
@@ -275,7 +275,7 @@ def am1(delta0: Scalar, kappa: Scalar, alpha0: Scalar, theta: Scalar, eta_kick: 
 
     Example:
         >>> import jaxaccel as ja
-        >>> from jaxaccel.schedules import am1
+        >>> from jaxaccel import am1
         >>> alg = am1(0.5, 0.9, 1.0, 0.4, 0.5, 1.0, steps=100)
         >>> alg.num_steps, round(float(ja.effective_learning_rate(alg)[99]), 10)   # 100^0.4
         (100, 6.3095734448)
@@ -301,7 +301,7 @@ def am1_theta_max(kappa: float, nu: float) -> float:
     """Largest allowed AM1 exponent ``theta = kappa (1 - 1/nu)`` (Theorem 7.2 via §7.2).
 
     Example:
-        >>> from jaxaccel.schedules import am1_theta_max
+        >>> from jaxaccel import am1_theta_max
         >>> am1_theta_max(0.9, 2.0)
         0.45
     """
@@ -330,7 +330,7 @@ def check_am1_exponents(theta: float, kappa: float, nu: float, warn: bool = True
         ``True`` when ``theta`` lies in the allowed range.
 
     Example:
-        >>> from jaxaccel.schedules import check_am1_exponents
+        >>> from jaxaccel import check_am1_exponents
         >>> check_am1_exponents(0.4, kappa=0.9, nu=2.0)
         True
         >>> check_am1_exponents(0.8, kappa=0.9, nu=2.0, warn=False)

@@ -37,17 +37,17 @@ def continuum_error_estimate(
 ) -> Tuple[SimulationResult, float]:
     """Relative discretisation error of :func:`power_law_continuum` for a given run.
 
-    Simulates (:func:`~jaxaccel.moments.simulate`, Algorithm A of theory §3.4) with the
+    Simulates (:func:`~jaxaccel.simulate`, Algorithm A of theory §3.4) with the
     requested resolution and with half the panel density and returns
     ``(result, max_t |L_fine - L_coarse| / L_fine)``; because Gauss–Legendre converges fast,
     the difference bounds the error of the coarser, hence also of the finer, representation.
 
     Args:
         algorithm: the algorithm to simulate.
-        steps, batch_size, tau, record: as in :func:`~jaxaccel.moments.simulate`.
+        steps, batch_size, tau, record: as in :func:`~jaxaccel.simulate`.
         nu, zeta, n_max, n_head, panels_per_decade, order: the finer continuum spectrum
             (:func:`power_law_continuum`); the coarse one uses ``panels_per_decade // 2``.
-        **simulate_kwargs: forwarded to :func:`~jaxaccel.moments.simulate`.
+        **simulate_kwargs: forwarded to :func:`~jaxaccel.simulate`.
 
     Returns:
         ``(result of the fine run, relative error estimate)``.

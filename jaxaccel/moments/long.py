@@ -1,6 +1,6 @@
 """Long runs: chunked simulation with progress, atomic checkpoints and resume.
 
-A long :func:`~jaxaccel.moments.simulate` run is cut into chunks of ``chunk_steps`` steps, each
+A long :func:`~jaxaccel.simulate` run is cut into chunks of ``chunk_steps`` steps, each
 one jitted scan continuing from the previous chunk's :class:`~jaxaccel.moments.MomentState`
 (the same compiled kernel serves every full chunk). Every ``checkpoint_every`` chunks the state
 and everything recorded so far are written atomically to ``checkpoint``; calling

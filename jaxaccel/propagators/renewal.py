@@ -198,10 +198,10 @@ def loss_curve(spectrum: Spectrum, algorithm: MemoryAlgorithm, steps: int,
         steps: horizon ``T`` (positive int).
         batch_size: positive scalar or ``None``.
         tau: ``(tau1, tau2)``.
-        record: steps to return, as in :func:`~jaxaccel.moments.simulate`.
+        record: steps to return, as in :func:`~jaxaccel.simulate`.
         propagator_method: see :func:`propagator_sequences`.
         renewal_method: see :func:`renewal`.
-        divergence_threshold: as in :func:`~jaxaccel.moments.simulate`: flagged when ``L_t``
+        divergence_threshold: as in :func:`~jaxaccel.simulate`: flagged when ``L_t``
             or ``L~_t`` is not finite or exceeds ``divergence_threshold * L_0``.
 
     Returns:
@@ -279,7 +279,7 @@ def renewal_nonstationary(spectrum: Spectrum, algorithm: MemoryAlgorithm, steps:
     \\mathcal A_{\\lambda_k,0}E_{11}\\rangle` (tildes: :math:`\\bar w_t\\bar w_t^T` on the left;
     theory §4.4, (80)-(84)). One noise packet per injection time: ``O(T^2 N)`` time and
     ``O(T N)`` memory, meant for validating small problems. The read-out vector at the final
-    step ``T`` is that of step ``T - 1`` (as in :func:`~jaxaccel.moments.simulate`).
+    step ``T`` is that of step ``T - 1`` (as in :func:`~jaxaccel.simulate`).
 
     Args:
         spectrum: the problem.

@@ -236,7 +236,7 @@ def gaussian_data(eigenvalues: Eigenvalues) -> GaussianData:
 
     Example:
         >>> import jax, jaxaccel as ja
-        >>> data = ja.montecarlo.gaussian_data([1.0, 0.25])
+        >>> data = ja.gaussian_data([1.0, 0.25])
         >>> data.sample(jax.random.PRNGKey(0), 5).shape
         (5, 2)
     """
@@ -356,7 +356,7 @@ def fourier_data(
 
     Example:
         >>> import jax, jaxaccel as ja
-        >>> data = ja.montecarlo.fourier_data([1.0, 0.5, 0.25])
+        >>> data = ja.fourier_data([1.0, 0.5, 0.25])
         >>> data.frequencies.tolist(), data.sample(jax.random.PRNGKey(0), 4).shape
         ([1.0, 4.0, 10.0], (4, 6))
     """
@@ -391,7 +391,7 @@ def finite_data(points: Float[ArrayLike, "N p"], replace: bool = True,
 
     Example:
         >>> import numpy as np, jaxaccel as ja
-        >>> data = ja.montecarlo.finite_data(np.eye(3) * [1.0, 2.0, 3.0], replace=False)
+        >>> data = ja.finite_data(np.eye(3) * [1.0, 2.0, 3.0], replace=False)
         >>> np.round(np.asarray(data.variances), 12).tolist(), data.size
         ([3.0, 1.333333333333, 0.333333333333], 3)
     """

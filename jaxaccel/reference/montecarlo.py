@@ -5,7 +5,7 @@ noise model and the finite-dataset batch factor), §9.1. The data models are in
 :mod:`jaxaccel.reference.data`.
 
 A linear model is trained on a *data model* by actual mini-batch SGD: at each step a batch
-``x_1..x_b`` is drawn, the optimizer (any optax transform, e.g. from :mod:`jaxaccel.optim`, or a
+``x_1..x_b`` is drawn, the optimizer (any optax transform, e.g. from :mod:`jaxaccel.algorithms.optim`, or a
 :class:`~jaxaccel.algorithms.MemoryAlgorithm`) receives the batch gradient at its stored
 parameters,
 
@@ -163,7 +163,7 @@ def monte_carlo_sgd(
 
     Args:
         data: :class:`GaussianData`, :class:`FourierData` or :class:`FiniteData`.
-        optimizer: an optax ``GradientTransformation`` (e.g. from :mod:`jaxaccel.optim`) or a
+        optimizer: an optax ``GradientTransformation`` (e.g. from :mod:`jaxaccel.algorithms.optim`) or a
             :class:`~jaxaccel.algorithms.MemoryAlgorithm` (converted with
             :func:`jaxaccel.optim.from_algorithm`; compiled once per structure).
         initial_error: ``(d,)`` or ``(d, outputs)`` in the data coordinates.

@@ -137,13 +137,7 @@ class Spectrum:
             w_star: ``(d,)`` target weights.
             w0: optional ``(d,)`` initial weights.
         """
-        H = np.asarray(matrix, dtype=np.float64)
-        if H.ndim != 2 or H.shape[0] != H.shape[1]:
-            raise ValueError(f"matrix must be square 2-D, got shape {H.shape}")
-        if not np.all(np.isfinite(H)):
-            raise ValueError("matrix must be finite")
-        if not np.allclose(H, H.T, rtol=1e-10, atol=1e-12 * max(np.abs(H).max(), 1e-300)):
-            raise ValueError("matrix must be symmetric")
+        H = _symmetric(matrix, "matrix")
         ws = np.asarray(w_star, dtype=np.float64)
         if ws.shape != (H.shape[0],):
             raise ValueError(f"w_star must have shape ({H.shape[0]},), got {ws.shape}")
@@ -151,8 +145,7 @@ class Spectrum:
         if w0.shape != ws.shape:
             raise ValueError(f"w0 must have shape {ws.shape}, got {w0.shape}")
         lam, vecs = np.linalg.eigh(H)
-        if lam.min() < -1e-8 * max(lam.max(), 1e-300):
-            raise ValueError(f"matrix must be positive semi-definite (min eigenvalue {lam.min()})")
+        _check_psd(lam, "matrix")
         keep = lam > rtol * lam.max()
         c = vecs.T @ (w0 - ws)
         order = np.argsort(-lam[keep])
@@ -169,26 +162,50 @@ class Spectrum:
         output columns), so that ``L_0 = |y|^2 / (2n)``.
 
         Args:
-            kernel: ``(n, n)`` symmetric PSD Gram matrix.
+            kernel: ``(n, n)`` symmetric PSD Gram matrix (same tolerances as
+                :meth:`from_covariance`: ``ValueError`` saying what was found otherwise).
             targets: ``(n,)`` or ``(n, outputs)``.
         """
-        K = np.asarray(kernel, dtype=np.float64)
-        if K.ndim != 2 or K.shape[0] != K.shape[1]:
-            raise ValueError(f"kernel must be square 2-D, got shape {K.shape}")
-        if not np.all(np.isfinite(K)):
-            raise ValueError("kernel must be finite")
+        K = _symmetric(kernel, "kernel")
         y = np.asarray(targets, dtype=np.float64)
         if y.ndim == 1:
             y = y[:, None]
         if y.ndim != 2 or y.shape[0] != K.shape[0]:
             raise ValueError(f"targets must have {K.shape[0]} rows, got shape {y.shape}")
         n = K.shape[0]
-        lam, U = np.linalg.eigh(0.5 * (K + K.T) / n)
+        lam, U = np.linalg.eigh(K / n)
+        _check_psd(lam, "kernel")
         keep = lam > rtol * lam.max()
         proj2 = ((U.T @ y) ** 2).sum(axis=1)
         order = np.argsort(-lam[keep])
         lam_k = lam[keep][order]
         return cls(lam_k, proj2[keep][order] / (n * lam_k))
+
+
+#: tolerances of the real-data constructors: symmetric to ``rtol 1e-10`` (``atol 1e-12 max|A|``),
+#: eigenvalues above ``-1e-8 lambda_max`` (smaller negative ones are rounding and are dropped)
+SYMMETRY_RTOL, PSD_RTOL = 1e-10, 1e-8
+
+
+def _symmetric(matrix, name):
+    """A finite square float64 matrix, symmetric within the tolerance (then symmetrised, so
+    that rounding-level asymmetry cannot make ``eigh`` read one triangle only)."""
+    A = np.asarray(matrix, dtype=np.float64)
+    if A.ndim != 2 or A.shape[0] != A.shape[1]:
+        raise ValueError(f"{name} must be square 2-D, got shape {A.shape}")
+    if not np.all(np.isfinite(A)):
+        raise ValueError(f"{name} must be finite")
+    scale = max(np.abs(A).max(), 1e-300)
+    if not np.allclose(A, A.T, rtol=SYMMETRY_RTOL, atol=1e-12 * scale):
+        raise ValueError(f"{name} must be symmetric (max |A - A^T| = {np.abs(A - A.T).max():.3g}, "
+                         f"max |A| = {scale:.3g})")
+    return 0.5 * (A + A.T)
+
+
+def _check_psd(lam, name):
+    if lam.min() < -PSD_RTOL * max(lam.max(), 1e-300):
+        raise ValueError(f"{name} must be positive semi-definite (min eigenvalue {lam.min():.3g}, "
+                         f"max {lam.max():.3g})")
 
 
 def check_spectrum(spectrum, name: str = "spectrum") -> Spectrum:

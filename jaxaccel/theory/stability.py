@@ -531,7 +531,7 @@ def strict_stability(
     circle, :math:`\\lambda=P(e^{i\\theta})/Q(e^{i\\theta})\\in\\mathbb R`); the margin and radii
     are measured on ``grid_size`` log-spaced plus ``grid_size / 2`` linear points, the crossings
     and their midpoints, refined by golden-section search. For memory 1 the result agrees
-    with the closed-form conditions (227) of :func:`jaxaccel.memory1_theory.memory1_conditions`.
+    with the closed-form conditions (227) of :func:`jaxaccel.memory1_conditions`.
 
     Args:
         algorithm: stationary :class:`~jaxaccel.algorithms.MemoryAlgorithm` (any ``M``).

@@ -13,7 +13,7 @@ Three parts, all on the first ``n`` digits (the training set):
    ``k in [k_min, n / 5]``.
 2. **Linearised model.** Kernel regression on that kernel is a finite dataset
    (:func:`jaxaccel.kernel_regression_data`); Monte-Carlo mini-batch SGD (batches
-   without replacement) driven by the optax transforms of :mod:`jaxaccel.optim` is compared
+   without replacement) driven by the optax transforms of :mod:`jaxaccel.algorithms.optim` is compared
    with the SE prediction (Algorithm A) on the same spectrum with the batch factor
    ``(n - b) / ((n - 1) b)``, for the translation-invariant ``tau = (1, 1)`` and the Gaussian
    ``tau = (1, -1)``. Real data are only approximately SE: the table reports the largest
