@@ -311,7 +311,7 @@ def fourier_features(
 
     Example:
         >>> import jax, numpy as np
-        >>> from jaxaccel import montecarlo as mc
+        >>> from jaxaccel import reference as mc
         >>> ff = jax.jit(mc.fourier_features)      # traceable: one compiled call
         >>> x = ff(np.array([0.0, np.pi / 2]), np.array([0.5, 2.0]), np.array([1, 2]))
         >>> x.shape, np.round(np.asarray(x), 12).tolist()   # [cos f theta, sin f theta] blocks
@@ -442,7 +442,7 @@ def kernel_regression_data(
 
     Example:
         >>> import numpy as np
-        >>> from jaxaccel import montecarlo as mc
+        >>> from jaxaccel import reference as mc
         >>> data, e0 = mc.kernel_regression_data(np.diag([3.0, 6.0, 9.0]), np.ones(3))
         >>> lam = np.asarray(data.variances)
         >>> L0 = 0.5 * np.sum(lam * np.asarray(e0) ** 2)     # = |y|^2 / (2N)
