@@ -184,7 +184,7 @@ def monte_carlo_sgd(
     a :class:`~jaxaccel.algorithms.MemoryAlgorithm` is a traced argument, so runs with other
     hyperparameters of the same structure reuse the compilation):
         >>> import jaxaccel as ja
-        >>> from jaxaccel import montecarlo as mc
+        >>> from jaxaccel import reference as mc
         >>> data = mc.gaussian_data([1.0, 0.5, 0.25, 0.125])
         >>> r = mc.monte_carlo_sgd(data, ja.heavy_ball(0.3, 0.5), [1.0, 1.0, 1.0, 1.0],
         ...                        steps=20, batch_size=2, n_seeds=64)
@@ -268,7 +268,7 @@ def predict_se(
 
     Example:
         >>> import jaxaccel as ja
-        >>> from jaxaccel import montecarlo as mc
+        >>> from jaxaccel import reference as mc
         >>> r = mc.predict_se(mc.gaussian_data([1.0, 0.5]), ja.gd(0.5), [1.0, 1.0], 10, 2)
         >>> float(r.loss[0])
         0.75
