@@ -57,11 +57,16 @@ __all__ = ["KERNELS", "SOURCES", "HEADERS", "KernelStatus", "current_platform", 
 _CSRC = Path(__file__).with_name("csrc")
 #: kernel sources by platform, and the headers they share (all inside the package)
 SOURCES = {"cpu": _CSRC / "memory1_cpu.cc", "cuda": _CSRC / "memory1_se.cu"}
-HEADERS = (_CSRC / "memory1_step.h", _CSRC / "memory1_ffi.h")
+HEADERS = (_CSRC / "memory1_step.h", _CSRC / "memory1_ffi.h", _CSRC / "memory_m_cpu.h",
+           _CSRC / "memory_m_steps.h")
 _TARGETS = {
     "cpu": {"float32": "jaxaccel_memory1_cpu_f32", "float64": "jaxaccel_memory1_cpu_f64"},
     "cuda": {"float32": "jaxaccel_memory1_f32", "float64": "jaxaccel_memory1_f64"},
 }
+#: the general kernel (memory 1..4, per-step parameters; CPU only, csrc/memory_m_cpu.h)
+_GENERAL_TARGETS = {"float32": "jaxaccel_memory_cpu_f32", "float64": "jaxaccel_memory_cpu_f64"}
+#: largest memory of the general kernel (M = 1..4, blocks K = 2..5)
+MAX_MEMORY = 4
 _ENV_LIB = {"cpu": "JAXACCEL_CPU_LIB", "cuda": "JAXACCEL_CUDA_LIB"}
 #: values of ``simulate(kernel=...)``
 KERNELS = ("auto", "xla", "native", "cpu", "cuda", "cuda:register", "cuda:stream")
@@ -188,7 +193,8 @@ def build(platform: str = "cpu", arch: Optional[str] = None, force: bool = False
                  "940,2473", f"-gencode=arch=compute_{arch},code=sm_{arch}"]
     else:
         target = "cpu"
-        flags = ["-O3", "-march=native", "-fopenmp-simd", "-std=c++20", "-shared", "-fPIC",
+        flags = ["-O3", "-march=native", "-fopenmp-simd",
+                 "-std=c++20", "-shared", "-fPIC",
                  "-pthread"]
     src = SOURCES[platform]
     key = hashlib.sha256(
@@ -224,7 +230,10 @@ def _load(platform: str) -> None:
                 raise RuntimeError("JAX's default backend is not a CUDA GPU")
             path = os.environ.get(_ENV_LIB[platform]) or str(build(platform))
             lib = ctypes.cdll.LoadLibrary(path)
-            for target in _TARGETS[platform].values():
+            names = list(_TARGETS[platform].values())
+            if platform == "cpu":
+                names += list(_GENERAL_TARGETS.values())
+            for target in names:
                 jax.ffi.register_ffi_target(
                     target, jax.ffi.pycapsule(getattr(lib, target)),
                     platform="CUDA" if platform == "cuda" else "cpu",
@@ -305,14 +314,18 @@ def unsupported(static: dict, args: tuple, platform: Optional[str]) -> Optional[
     if platform not in SOURCES:
         return f"no native kernel for platform {platform!r}"
     alg, inv_b = args[2], args[3]
-    if alg.memory != 1:
-        return f"the kernel is for memory 1 (got memory {alg.memory})"
-    if static["dense"]:
-        return "the kernel stores the 3 unique entries (dense=True asked for the dense layout)"
-    if not static["stationary"]:
-        return "the kernel needs stationary parameters (got a schedule)"
-    if inv_b.ndim:
-        return "the kernel needs a constant batch size (got a per-step schedule)"
+    if platform == "cpu":
+        if not 1 <= alg.memory <= MAX_MEMORY:
+            return f"the CPU kernels are for memory 1..{MAX_MEMORY} (got memory {alg.memory})"
+    else:
+        if alg.memory != 1:
+            return f"the kernel is for memory 1 (got memory {alg.memory})"
+        if static["dense"]:
+            return "the kernel stores the 3 unique entries (dense=True asked for the dense layout)"
+        if not static["stationary"]:
+            return "the kernel needs stationary parameters (got a schedule)"
+        if inv_b.ndim:
+            return "the kernel needs a constant batch size (got a per-step schedule)"
     if not jax.config.jax_enable_x64:
         return "the kernel needs JAX's 64-bit mode (JAXACCEL_X64=0 switched it off)"
     if jnp.dtype(args[0].dtype).name not in ("float32", "float64"):
@@ -361,8 +374,94 @@ def coefficients(alg, inv_b, tau, threshold) -> jax.Array:
     ])
 
 
+def variant(platform: str, memory: int, stationary: bool, per_step_batch: bool,
+            dense: bool) -> str:
+    """Which native kernel runs a call: ``"memory1"`` (the tuned stationary memory-1 kernel of
+    the CPU or GPU) or ``"general"`` (CPU: memory 1..4 with per-step parameters or batch sizes,
+    and the dense layout).
+
+    Example:
+        >>> variant("cpu", 1, True, False, False), variant("cpu", 1, False, False, False)
+        ('memory1', 'general')
+    """
+    if platform == "cpu" and (memory != 1 or not stationary or per_step_batch or dense):
+        return "general"
+    return "memory1"
+
+
+def general_coefficients(alg, inv_b, tau, threshold, rows: int) -> jax.Array:
+    """``(rows, K^2 + 2K + 3)`` float64 rows of the general kernel (``csrc/memory_m_cpu.h``):
+    ``S0`` (row-major), ``v``, ``wbar``, ``tau1/b_t``, ``tau2/b_t``, the threshold; one row per
+    step of a schedule (``rows = steps``) or a single row.
+
+    Example:
+        >>> import jaxaccel as ja
+        >>> general_coefficients(ja.heavy_ball(0.5, 0.9), 0.1, jnp.array([1.0, -1.0]), 10.0,
+        ...                      1).tolist()
+        [[1.0, 0.9, 0.0, 0.9, -0.5, -0.5, 1.0, 0.0, 0.1, -0.1, 10.0]]
+    """
+    S0, v, w = alg.transition_parts()
+    K = alg.memory + 1
+    f64 = lambda x, tail: jnp.broadcast_to(jnp.asarray(x, jnp.float64), (rows,) + tail)  # noqa: E731
+    cols = [f64(S0, (K, K)).reshape(rows, K * K), f64(v, (K,)), f64(w, (K,)),
+            f64(inv_b * tau[0], ())[:, None], f64(inv_b * tau[1], ())[:, None],
+            f64(threshold, ())[:, None]]
+    return jnp.concatenate(cols, axis=1)
+
+
+def _pack(entries, K, dense):
+    """The state as ``(K(K+1)/2, N)`` unique entries (the general kernel's layout)."""
+    if not dense:
+        return entries
+    return jnp.stack([entries[:, i, j] for i in range(K) for j in range(i, K)])
+
+
+def _unpack(entries, K, dense):
+    if not dense:
+        return entries
+    pos = {}
+    for p, (i, j) in enumerate((i, j) for i in range(K) for j in range(i, K)):
+        pos[(i, j)] = pos[(j, i)] = p
+    rows = [jnp.stack([entries[pos[(i, j)]] for j in range(K)], axis=-1) for i in range(K)]
+    return jnp.stack(rows, axis=-2)
+
+
+def _ffi_general(lam, m, alg, inv_b, tau, rec, entries0, t0, threshold, *, steps, n_rec, shift,
+                 unit_weights, dense):
+    dtype = jnp.dtype(lam.dtype)
+    K = alg.memory + 1
+    rows = 1 if (alg.is_stationary and jnp.ndim(inv_b) == 0) else steps
+    packed = _pack(entries0, K, dense)
+    out = (
+        jax.ShapeDtypeStruct((n_rec,), dtype),
+        jax.ShapeDtypeStruct((n_rec,), dtype),
+        jax.ShapeDtypeStruct((), jnp.int32),
+        jax.ShapeDtypeStruct(packed.shape, dtype),
+    )
+    call = jax.ffi.ffi_call(_GENERAL_TARGETS[dtype.name], out, vmap_method="expand_dims")
+    loss, lossg, div_at, entries = call(
+        lam, m.astype(dtype), packed,
+        general_coefficients(alg, inv_b, tau, threshold, rows).reshape(-1), rec,
+        jnp.asarray(t0, jnp.int32), steps=np.int64(steps), K=np.int64(K), rows=np.int64(rows),
+        shift=np.int64(bool(shift)), unit_weights=np.int64(bool(unit_weights)),
+    )
+    return _finish(rec, n_rec, loss, lossg, div_at, _unpack(entries, K, dense))
+
+
+def _finish(rec, n_rec, loss, lossg, div_at, entries):
+    """The scan's conventions on the kernel outputs: ``inf`` after the divergent step."""
+    diverged = div_at >= 0
+    after = diverged & (rec[:n_rec] > div_at)
+    loss = jnp.where(after | ~jnp.isfinite(loss), jnp.inf, loss)
+    lossg = jnp.where(after | ~jnp.isfinite(lossg), jnp.inf, lossg)
+    return loss, lossg, diverged, div_at, entries
+
+
 def _ffi(lam, m, alg, inv_b, tau, rec, entries0, t0, threshold, *, steps, n_rec, shift,
-         unit_weights, platform, mode):
+         unit_weights, platform, mode, kind="memory1", dense=False):
+    if kind == "general":
+        return _ffi_general(lam, m, alg, inv_b, tau, rec, entries0, t0, threshold, steps=steps,
+                            n_rec=n_rec, shift=shift, unit_weights=unit_weights, dense=dense)
     dtype = jnp.dtype(lam.dtype)
     out = (
         jax.ShapeDtypeStruct((n_rec,), dtype),
@@ -377,11 +476,7 @@ def _ffi(lam, m, alg, inv_b, tau, rec, entries0, t0, threshold, *, steps, n_rec,
         jnp.asarray(t0, jnp.int32), steps=np.int64(steps), mode=np.int64(MODES[mode]),
         shift=np.int64(bool(shift)), unit_weights=np.int64(bool(unit_weights)),
     )
-    diverged = div_at >= 0
-    after = diverged & (rec[:n_rec] > div_at)
-    loss = jnp.where(after | ~jnp.isfinite(loss), jnp.inf, loss)
-    lossg = jnp.where(after | ~jnp.isfinite(lossg), jnp.inf, lossg)
-    return loss, lossg, diverged, div_at, entries
+    return _finish(rec, n_rec, loss, lossg, div_at, entries)
 
 
 @functools.lru_cache(maxsize=None)
@@ -402,7 +497,7 @@ def _differentiable(reference, **static):
 
 
 def run(lam, m, alg, inv_b, tau, rec, entries0, t0, threshold, *, steps, n_rec, shift,
-        unit_weights, platform, mode, reference):
+        unit_weights, platform, mode, reference, kind="memory1", dense=False):
     """Native counterpart of :func:`jaxaccel.moments.engine.run_scan`: ``(loss, lossg, diverged, div_at, entries)``.
 
     Traceable and vmappable (a vmapped call is one kernel call over all configurations).
@@ -411,5 +506,6 @@ def run(lam, m, alg, inv_b, tau, rec, entries0, t0, threshold, *, steps, n_rec, 
     be jitted with it as a static argument).
     """
     f = _differentiable(reference, steps=steps, n_rec=n_rec, shift=shift,
-                        unit_weights=unit_weights, platform=platform, mode=mode)
+                        unit_weights=unit_weights, platform=platform, mode=mode, kind=kind,
+                        dense=dense)
     return f(lam, m, alg, inv_b, tau, rec, entries0, t0, threshold)

@@ -102,6 +102,9 @@ def simulate(
         loss, lossg, diverged, div_at, entries = _run_native(
             *args, steps=static["steps"], n_rec=static["n_rec"], shift=static["has_shift"],
             unit_weights=unit, platform=platform, mode=kernel, reference=reference,
+            kind=_native.variant(platform, args[2].memory, static["stationary"], args[3].ndim > 0,
+                                 static["dense"]),
+            dense=static["dense"],
         )
         final = MomentState(args[7] + static["steps"], entries) if return_state else None
     else:
@@ -117,7 +120,8 @@ def _scan_outputs(*args, **static):
 
 _run_native = jax.jit(
     _native.run,
-    static_argnames=("steps", "n_rec", "shift", "unit_weights", "platform", "mode", "reference"),
+    static_argnames=("steps", "n_rec", "shift", "unit_weights", "platform", "mode", "reference",
+                     "kind", "dense"),
 )
 
 

@@ -8,6 +8,7 @@
 // error ~ (1024 + N / 1024) eps; the same totals for any number of threads). The XLA scan needs
 // ~30 passes per step on a CPU. Configurations (vmap) are spread over the hardware threads, and a
 // single large run (N >= 2 x 32768) over up to JAXACCEL_NUM_THREADS (default: all) threads.
+// memory_m_cpu.h (included at the end) adds the kernel for memory 1..4 with schedules.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -174,3 +175,6 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(jaxaccel_memory1_cpu_f32, memory1_cpu_impl<ffi::F3
                               bind_operands<ffi::F32>(ffi::Ffi::Bind()));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(jaxaccel_memory1_cpu_f64, memory1_cpu_impl<ffi::F64>,
                               bind_operands<ffi::F64>(ffi::Ffi::Bind()));
+
+// The general memory-M kernel with per-step parameters (schedules), sharing the helpers above.
+#include "memory_m_cpu.h"

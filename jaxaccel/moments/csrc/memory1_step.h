@@ -45,10 +45,11 @@ JAXACCEL_HD T quad(const Coef<T>& q, T c11, T c12, T c22) {
 }
 
 // One SE step for one eigenvalue (lm = lambda m); adds lambda c11' and lambda g' of the new
-// state to the running sums (kept in type A).
+// state to the running sums (kept in type A). g' uses the read-out vector of qn (the next step's
+// parameters of a schedule; q itself for a stationary run).
 template <typename T, bool SHIFT, typename A = T>
-JAXACCEL_HD void se_step(const Coef<T>& q, T lam, T lm, T G, T& c11, T& c12, T& c22, A& acc_l,
-                         A& acc_g) {
+JAXACCEL_HD void se_step(const Coef<T>& q, const Coef<T>& qn, T lam, T lm, T G, T& c11, T& c12,
+                         T& c22, A& acc_l, A& acc_g) {
   T a00, a01, a10, a11;
   if (SHIFT) {
     a00 = q.s00 + lam * (q.v0 * q.w0); a01 = q.s01 + lam * (q.v0 * q.w1);
@@ -64,7 +65,13 @@ JAXACCEL_HD void se_step(const Coef<T>& q, T lam, T lm, T G, T& c11, T& c12, T& 
   c12 = t00 * a10 + t01 * a11 + noise * q.vv01;
   c22 = t10 * a10 + t11 * a11 + noise * q.vv11;
   acc_l += A(lam * c11);
-  if (SHIFT) acc_g += A(lam * quad<T, SHIFT>(q, c11, c12, c22));
+  if (SHIFT) acc_g += A(lam * quad<T, SHIFT>(qn, c11, c12, c22));
+}
+
+template <typename T, bool SHIFT, typename A = T>
+JAXACCEL_HD void se_step(const Coef<T>& q, T lam, T lm, T G, T& c11, T& c12, T& c22, A& acc_l,
+                         A& acc_g) {
+  se_step<T, SHIFT, A>(q, q, lam, lm, G, c11, c12, c22, acc_l, acc_g);
 }
 
 }  // namespace jaxaccel

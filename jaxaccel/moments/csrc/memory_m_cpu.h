@@ -1,0 +1,287 @@
+// CPU kernel of the SE recursion (Algorithm A, theory §3.4) for any memory M = 1..4 (blocks of
+// size K = M + 1) with per-step parameters: schedules of (alpha, a, b, c, D) and of the batch
+// size b_t (FFI targets jaxaccel_memory_cpu_f32 / jaxaccel_memory_cpu_f64). Included by
+// memory1_cpu.cc, whose tuned memory-1 kernel keeps the stationary memory-1 case.
+//
+// State: the P = K(K+1)/2 unique entries of each symmetric block, row-major upper triangle,
+// as P arrays of N (the layout of the XLA scan). One step for one eigenvalue lambda:
+//
+//   S = S0 + lambda v wbar^T,   g = wbar^T C wbar,   G = sum_j lambda_j g_j (of the state),
+//   C <- S C S^T + (G (tau1/b) lambda m - (tau2/b) lambda^2 g) v v^T,
+//
+// and the new state adds lambda C_11 and lambda wbar'^T C wbar' to the global sums of the next
+// step, where wbar' is the read-out vector of the next step (the scan's rule for schedules).
+// Coefficients per step (float64, Q = K^2 + 2K + 3): S0 row-major, v, wbar, tau1/b, tau2/b, the
+// divergence threshold; one row (stationary) or `steps` rows (schedule).
+#pragma once
+
+// The loops over block indices (trip counts K, P <= 15) are fully unrolled (#pragma GCC unroll)
+// so that the loop over eigenvalues vectorises.
+
+namespace jaxaccel_m {
+
+using namespace jaxaccel;
+
+constexpr int coef_size(int K) { return K * K + 2 * K + 3; }
+
+template <int K>
+struct CoefM {
+  double s0[K][K], v[K], w[K], nb1, nb2, thr;
+};
+
+template <int K>
+inline CoefM<K> load(const double* p) {
+  CoefM<K> q;
+  #pragma GCC unroll 32
+  for (int i = 0; i < K; ++i)
+    #pragma GCC unroll 32
+    for (int j = 0; j < K; ++j) q.s0[i][j] = p[i * K + j];
+  #pragma GCC unroll 32
+  for (int i = 0; i < K; ++i) q.v[i] = p[K * K + i];
+  #pragma GCC unroll 32
+  for (int i = 0; i < K; ++i) q.w[i] = p[K * K + K + i];
+  q.nb1 = p[K * K + 2 * K];
+  q.nb2 = p[K * K + 2 * K + 1];
+  q.thr = p[K * K + 2 * K + 2];
+  return q;
+}
+
+// index of entry (i, j), i <= j, in the row-major upper triangle
+constexpr int tri(int K, int i, int j) { return i * K - i * (i - 1) / 2 + (j - i); }
+
+// wbar^T C wbar (C_11 when there is no gradient shift)
+template <typename T, int K, bool SHIFT>
+inline T quad_m(const T* w, const T* c) {
+  if (!SHIFT) return c[0];
+  T s = T(0);
+  #pragma GCC unroll 32
+  for (int i = 0; i < K; ++i)
+    #pragma GCC unroll 32
+    for (int j = i; j < K; ++j) s += (i == j ? T(1) : T(2)) * (w[i] * w[j]) * c[tri(K, i, j)];
+  return s;
+}
+
+template <typename T, int K>
+struct StepM {  // one step's coefficients in the run's type
+  T s0[K][K], v[K], w[K], wn[K], nb1, nb2;
+  double thr;
+  Coef<T> m1, m1n;  // K = 2: the same step in the tuned memory-1 form (memory1_step.h)
+};
+
+// The coefficients of a step from its row and the next step's (whose wbar reads out the state).
+// A K = 2 row starts like the 12 memory-1 coefficients (S0, v, wbar, tau1/b, tau2/b, threshold).
+template <typename T, int K>
+inline StepM<T, K> step_coef(const double* row, const double* next) {
+  const CoefM<K> q = load<K>(row), qn = load<K>(next);
+  StepM<T, K> s;
+  if (K == 2) {
+    s.m1 = load_coef<T>(row);
+    s.m1n = load_coef<T>(next);
+  }
+  #pragma GCC unroll 32
+  for (int i = 0; i < K; ++i) {
+    #pragma GCC unroll 32
+    for (int j = 0; j < K; ++j) s.s0[i][j] = T(q.s0[i][j]);
+    s.v[i] = T(q.v[i]);
+    s.w[i] = T(q.w[i]);
+    s.wn[i] = T(qn.w[i]);
+  }
+  s.nb1 = T(q.nb1);
+  s.nb2 = T(q.nb2);
+  s.thr = q.thr;
+  return s;
+}
+
+#include "memory_m_steps.h"  // se_step_unrolled for K = 3, 4, 5 (generated, straight-line)
+
+template <typename T>
+struct ArgsM {
+  const T* lam;
+  const T* wts;
+  const T* entries0;
+  const double* params;
+  const int32_t* rec;
+  const int32_t* t0;
+  T* loss;
+  T* lossg;
+  int32_t* divat;
+  T* entries;
+  long long n, steps, rows;  // rows: coefficient rows per configuration (1 or steps)
+  int C, R;
+  bool lam_pc, wts_pc, e0_pc, par_pc, t0_pc;
+};
+
+// Block sums (lambda C11, lambda g) of blocks [b0, b1): of the state (STEP false, with the
+// read-out vector w) or of the state after one step (in place).
+template <typename T, int K, bool SHIFT, bool UNIT, bool STEP>
+void block_pass_m(const StepM<T, K>& q, long long n, const T* lam, const T* wts, T* X, T G,
+                  long long b0, long long b1, double* out) {
+  constexpr int P = K * (K + 1) / 2;
+  for (long long blk = b0; blk < b1; ++blk) {
+    const long long base = blk * kBlock, end = std::min(n, base + kBlock);
+    double bl = 0.0, bg = 0.0;
+#pragma omp simd reduction(+ : bl, bg)
+    for (long long k = base; k < end; ++k) {
+      const T l = lam[k];
+      if constexpr (K == 2) {  // memory 1: the tuned step of the stationary kernel
+        if (STEP) {
+          T x11 = X[k], x12 = X[n + k], x22 = X[2 * n + k];
+          se_step<T, SHIFT, double>(q.m1, q.m1n, l, UNIT ? l : l * wts[k], G, x11, x12, x22,
+                                    bl, bg);
+          X[k] = x11;
+          X[n + k] = x12;
+          X[2 * n + k] = x22;
+        } else {
+          bl += double(l * X[k]);
+          if (SHIFT) bg += double(l * quad<T, SHIFT>(q.m1, X[k], X[n + k], X[2 * n + k]));
+        }
+      } else if (STEP) {
+        se_step_unrolled<T, SHIFT>(q, l, UNIT ? l : l * wts[k], G, X, n, k, bl, bg);
+      } else {
+        T c[P];
+#pragma GCC unroll 32
+        for (int p = 0; p < P; ++p) c[p] = X[p * n + k];
+        bl += double(l * c[0]);
+        if (SHIFT) bg += double(l * quad_m<T, K, SHIFT>(q.w, c));
+      }
+    }
+    out[2 * blk] = bl;
+    out[2 * blk + 1] = SHIFT ? bg : bl;
+  }
+}
+
+// All steps of configuration c on nth threads (the scheme of the memory-1 kernel: contiguous
+// block ranges, block sums double-buffered by step parity, totals in block order).
+template <typename T, int K, bool SHIFT, bool UNIT>
+void run_config_m(const ArgsM<T>& a, int c, int nth) {
+  constexpr int P = K * (K + 1) / 2;
+  constexpr int Q = coef_size(K);
+  const long long n = a.n, nb = (n + kBlock - 1) / kBlock;
+  const double* par = a.params + (a.par_pc ? (long long)c * a.rows * Q : 0);
+  auto coef = [&](long long k) {  // the coefficients of step k (the last row is reused)
+    const long long r = std::min(k, a.rows - 1);
+    return step_coef<T, K>(par + r * Q, par + std::min(r + 1, a.rows - 1) * Q);
+  };
+  const T* lam = a.lam + (a.lam_pc ? c * n : 0);
+  const T* w = a.wts + (a.wts_pc ? c * n : 0);
+  T* X = a.entries + (long long)P * c * n;
+  std::memcpy(X, a.entries0 + (a.e0_pc ? (long long)P * c * n : 0), sizeof(T) * P * n);
+  std::vector<double> bs(4 * nb);
+  const StepM<T, K> q0 = coef(0);
+  block_pass_m<T, K, SHIFT, UNIT, false>(q0, n, lam, w, X, T(0), 0, nb, bs.data());
+  double sl0, sg0;
+  totals(bs.data(), nb, sl0, sg0);
+  int ptr0;
+  const long long t0 = start_step(a, c, ptr0);
+  Barrier barrier(nth);
+  auto worker = [&](int id) {
+    const long long b0 = nb * id / nth, b1 = nb * (id + 1) / nth;
+    double sl = sl0, sg = sg0;
+    int ptr = ptr0;
+    long long div = -1;
+    for (long long k = 0;; ++k) {
+      if (record_step<T>(a, c, sl, sg, q0.thr, t0 + k, ptr, div, id == 0) || k == a.steps) break;
+      const StepM<T, K> q = a.rows > 1 ? coef(k) : q0;
+      double* out = bs.data() + 2 * nb * (k & 1);
+      block_pass_m<T, K, SHIFT, UNIT, true>(q, n, lam, w, X, T(sg), b0, b1, out);
+      barrier.wait();
+      totals(out, nb, sl, sg);
+    }
+    if (id == 0) finish_config<T>(a, c, ptr, div);
+  };
+  if (nth == 1) {
+    worker(0);
+    return;
+  }
+  std::vector<std::thread> pool;
+  #pragma GCC unroll 32
+  for (int id = 1; id < nth; ++id) pool.emplace_back(worker, id);
+  worker(0);
+  for (auto& th : pool) th.join();
+}
+
+template <typename T, int K>
+void run_all_m(const ArgsM<T>& a, bool shift, bool unit) {
+  auto one = shift ? (unit ? &run_config_m<T, K, true, true> : &run_config_m<T, K, true, false>)
+                   : (unit ? &run_config_m<T, K, false, true> : &run_config_m<T, K, false, false>);
+  const int hw = hardware_threads();
+  if (a.C < hw) {
+    const long long by_size = std::max(1LL, a.n / kPerThread);
+    const int nth = (int)std::min<long long>(hw / a.C, by_size);
+    #pragma GCC unroll 32
+    for (int c = 0; c < a.C; ++c) one(a, c, std::max(1, nth));
+    return;
+  }
+  std::vector<std::thread> pool;
+  #pragma GCC unroll 32
+  for (int id = 0; id < hw; ++id)
+    pool.emplace_back([&, id] {
+      #pragma GCC unroll 32
+      for (int c = id; c < a.C; c += hw) one(a, c, 1);
+    });
+  for (auto& th : pool) th.join();
+}
+
+template <ffi::DataType DT>
+ffi::Error memory_cpu_impl(ffi::Buffer<DT> lam, ffi::Buffer<DT> wts, ffi::Buffer<DT> entries0,
+                           ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::S32> rec,
+                           ffi::Buffer<ffi::S32> t0, ffi::ResultBuffer<DT> loss,
+                           ffi::ResultBuffer<DT> lossg, ffi::ResultBuffer<ffi::S32> divat,
+                           ffi::ResultBuffer<DT> entries, int64_t steps, int64_t K,
+                           int64_t rows, int64_t shift, int64_t unit_weights) {
+  using T = ffi::NativeType<DT>;
+  if (K < 2 || K > 5) return ffi::Error::InvalidArgument("jaxaccel memory kernel: K must be 2..5");
+  ArgsM<T> a{};
+  const long long C = (long long)divat->element_count();
+  const long long P = K * (K + 1) / 2, Q = coef_size((int)K);
+  if (C < 1 || rows < 1) return ffi::Error::InvalidArgument("jaxaccel memory kernel: empty call");
+  const long long n = (long long)entries->element_count() / (P * C);
+  const long long R = (long long)loss->element_count() / C;
+  if (!sized(lam.element_count(), C, n, a.lam_pc) || !sized(wts.element_count(), C, n, a.wts_pc) ||
+      !sized(entries0.element_count(), C, P * n, a.e0_pc) ||
+      !sized(params.element_count(), C, rows * Q, a.par_pc) ||
+      !sized(t0.element_count(), C, 1, a.t0_pc) || (rows != 1 && rows < steps))
+    return ffi::Error::InvalidArgument("jaxaccel memory kernel: inconsistent operand sizes");
+  if ((long long)rec.element_count() < R)
+    return ffi::Error::InvalidArgument("jaxaccel memory kernel: record array too short");
+  a.lam = lam.typed_data(); a.wts = wts.typed_data(); a.entries0 = entries0.typed_data();
+  a.params = params.typed_data(); a.rec = rec.typed_data(); a.t0 = t0.typed_data();
+  a.loss = loss->typed_data(); a.lossg = lossg->typed_data(); a.divat = divat->typed_data();
+  a.entries = entries->typed_data();
+  a.n = n; a.steps = steps; a.rows = rows; a.C = (int)C; a.R = (int)R;
+  const bool sh = shift != 0, un = unit_weights != 0;
+  switch (K) {
+    case 2: run_all_m<T, 2>(a, sh, un); break;
+    case 3: run_all_m<T, 3>(a, sh, un); break;
+    case 4: run_all_m<T, 4>(a, sh, un); break;
+    default: run_all_m<T, 5>(a, sh, un); break;
+  }
+  return ffi::Error::Success();
+}
+
+template <ffi::DataType DT>
+auto bind_m() {
+  return ffi::Ffi::Bind()
+      .template Arg<ffi::Buffer<DT>>()
+      .template Arg<ffi::Buffer<DT>>()
+      .template Arg<ffi::Buffer<DT>>()
+      .template Arg<ffi::Buffer<ffi::F64>>()
+      .template Arg<ffi::Buffer<ffi::S32>>()
+      .template Arg<ffi::Buffer<ffi::S32>>()
+      .template Ret<ffi::Buffer<DT>>()
+      .template Ret<ffi::Buffer<DT>>()
+      .template Ret<ffi::Buffer<ffi::S32>>()
+      .template Ret<ffi::Buffer<DT>>()
+      .template Attr<int64_t>("steps")
+      .template Attr<int64_t>("K")
+      .template Attr<int64_t>("rows")
+      .template Attr<int64_t>("shift")
+      .template Attr<int64_t>("unit_weights");
+}
+
+}  // namespace jaxaccel_m
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(jaxaccel_memory_cpu_f32, jaxaccel_m::memory_cpu_impl<ffi::F32>,
+                              jaxaccel_m::bind_m<ffi::F32>());
+XLA_FFI_DEFINE_HANDLER_SYMBOL(jaxaccel_memory_cpu_f64, jaxaccel_m::memory_cpu_impl<ffi::F64>,
+                              jaxaccel_m::bind_m<ffi::F64>());
