@@ -67,10 +67,11 @@ def simulate(
         return_state: also return the final state (memory: one block per eigenvalue).
         dense: force the dense ``(N, K, K)`` path (default: unrolled for ``M <= 3``).
         unroll: time steps per scan iteration of the XLA scan (4 is fastest on CPU).
-        kernel: ``"auto"`` (default) runs memory-1 stationary problems with a constant batch
-            size on the native kernel of JAX's backend (:mod:`jaxaccel.moments.native`: C++ on the CPU,
-            a persistent CUDA kernel on an NVIDIA GPU) when it can be built, and everything
-            else on the XLA ``lax.scan``; ``"xla"`` always uses the scan; ``"native"``,
+        kernel: ``"auto"`` (default) runs on the native kernel of JAX's backend
+            (:mod:`jaxaccel.moments.native`) when it can be built: on the CPU every run of memory
+            1..4, stationary or scheduled, with a constant or per-step batch size; on an NVIDIA
+            GPU memory-1 stationary runs with a constant batch size; everything else runs on
+            the XLA ``lax.scan``; ``"xla"`` always uses the scan; ``"native"``,
             ``"cpu"``, ``"cuda"`` (or ``"cuda:register"`` / ``"cuda:stream"`` to force a
             layout) require that kernel and raise ``ValueError`` saying why it cannot be used.
             Derivatives always go through the scan. On a diverged native run the returned
