@@ -24,7 +24,7 @@ import numpy as np
 import jax.numpy as jnp
 
 from jaxaccel import _validation as V
-from jaxaccel._typing import Scalar
+from jaxaccel._typing import ArrayLike, Float, Scalar
 from jaxaccel.algorithms.base import MemoryAlgorithm
 from jaxaccel.algorithms.presets import am1_form, heavy_ball
 
@@ -57,6 +57,18 @@ class JacobiSchedule(NamedTuple):
 
     alpha: Callable
     beta: Callable
+
+    def algorithm(self, t: Float[ArrayLike, "T"]) -> MemoryAlgorithm:
+        """Heavy Ball with the parameters of steps ``t`` (leading axis ``T``): the callable
+        form for ``simulate(..., method="piecewise")``.
+
+        Example:
+            >>> sch = jacobi_schedule(0.5, 0.0, 2.0)
+            >>> sch.algorithm(jnp.arange(3.0)).num_steps
+            3
+        """
+        t = jnp.asarray(t)
+        return heavy_ball(self.alpha(t), self.beta(t))
 
 
 def jacobi_schedule(a: Scalar, b: Scalar, L: Scalar) -> JacobiSchedule:
@@ -169,6 +181,19 @@ class AM1Schedule(NamedTuple):
     eta_prime: Callable
     beta: Callable
     q0: Callable
+
+    def algorithm(self, t: Float[ArrayLike, "T"]) -> MemoryAlgorithm:
+        """AM1 in the matrix form (250) with the parameters of steps ``t`` (leading axis
+        ``T``): the callable form for ``simulate(..., method="piecewise")``; equal to
+        :func:`am1` on ``t = 0..steps-1``.
+
+        Example:
+            >>> sch = am1_schedule(0.5, 0.9, 1.0, 0.4, 0.5, 1.0)
+            >>> sch.algorithm(jnp.arange(5.0)).num_steps
+            5
+        """
+        t = jnp.asarray(t)
+        return am1_form(self.eta(t), self.eta_prime(t), self.beta(t))
 
 
 def _am1_checks(delta0, kappa, alpha0, theta, eta_kick, t0):
