@@ -10,6 +10,11 @@ the XLA scan, their ratio to NumPy, eigen-steps/s, and the time relative to a st
 Heavy Ball run on the tuned memory-1 kernel (the target: schedules within 1.3x of it).
 
     python benchmarks/bench_schedules.py               # N = 1e5, T = 1e4, batch 10, log record
+
+It then times the long-horizon method (``simulate(..., method="piecewise")``) against the exact
+direct run (native kernel) for AM1 on ``power_law_continuum(nu=1.5, zeta=0.5, n_max=1e8)`` at
+``T = --long-steps`` (default 1e6): time ratio and max relative loss difference, and the
+piecewise run alone at T = 1e8.
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ def main():
     p.add_argument("--numpy-steps", type=int, default=100)
     p.add_argument("--batch", type=float, default=10.0)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--long-steps", type=int, default=1_000_000)
     a = p.parse_args()
     spec = ja.power_law_spectrum(a.n, nu=1.5, zeta=0.5)
     T, b = a.steps, a.batch
@@ -107,6 +113,28 @@ def main():
         base = t_auto if base is None else base
         print(f"{name:26s} {t_auto:9.3f} {t_xla:8.3f} {t_np:9.2f} {t_np / t_auto:8.1f} "
               f"{t_np / t_xla:9.1f} {a.n * T / t_auto:11.3e} {t_auto / base:6.2f} {err:12.1e}")
+    long_horizon(a.long_steps)
+
+
+def long_horizon(T):
+    cont = ja.power_law_continuum(1.5, 0.5, n_max=1e8)
+    args = (0.5, 0.9, 1.0, 0.4, 0.5, 1.0)  # AM1: delta0, kappa, alpha0, theta, eta', t0
+    sch = ja.am1_schedule(*args)
+    t0 = time.perf_counter()
+    exact = ja.simulate(cont, ja.am1(*args, T), T, 10.0, record="log")
+    exact.loss.block_until_ready()
+    t_exact = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pw = ja.simulate(cont, sch.algorithm, T, 10.0, record="log", method="piecewise")
+    t_pw = time.perf_counter() - t0
+    err = float(np.max(np.abs(np.asarray(pw.loss) / np.asarray(exact.loss) - 1)))
+    t0 = time.perf_counter()
+    ja.simulate(cont, sch.algorithm, 10**8, 10.0, record="log", method="piecewise")
+    t_1e8 = time.perf_counter() - t0
+    print(f"\nlong horizon, AM1 on power_law_continuum(1.5, 0.5, n_max=1e8) ({cont.size} nodes), "
+          f"T = {T:.0e}: exact {t_exact:.2f} s, piecewise {t_pw:.2f} s "
+          f"({t_exact / t_pw:.1f}x), max rel diff {err:.1e}; piecewise to T = 1e8: {t_1e8:.2f} s "
+          "(compilation included)")
 
 
 if __name__ == "__main__":

@@ -91,3 +91,16 @@ def test_piecewise_bad_input_names_the_argument():
         ja.simulate(S, ja.heavy_ball(0.3, 0.5), 10, ratio=1.01)
     with pytest.raises(ValueError, match="scalar"):
         ja.simulate(S, sch, 5000, np.full(5000, 10.0), method="piecewise")
+
+
+def test_batch_size_schedule_piecewise():
+    """A slowly growing batch size b_t = 10 (1 + t / 1000)^0.3 as a callable, against the exact
+    run with the per-step array."""
+    T = 50_000
+    b = lambda t: 10.0 * (1.0 + np.asarray(t) / 1000.0) ** 0.3  # noqa: E731
+    exact = ja.simulate(S, ja.am1(*AM1, T), T, b(np.arange(T)), record="log")
+    pw = ja.simulate(S, ja.am1_schedule(*AM1).algorithm, T, b, record="log", method="piecewise")
+    assert _rel(pw.loss, exact.loss) < 3e-4
+    with pytest.raises(ValueError, match="batch_size must be a callable"):
+        ja.simulate(S, ja.am1_schedule(*AM1).algorithm, T, lambda t: -np.ones(np.shape(t)),
+                    record="log", method="piecewise")

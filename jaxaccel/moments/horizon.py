@@ -120,14 +120,14 @@ def _readout(lam, c, w):
 @functools.partial(jax.jit, static_argnames=("nbits",))
 def _all_pieces(lam, m, c, S0s, vs, ws, w_read, eps, nb1, ns, *, nbits):
     """All pieces in one scan: ``(L, L~)`` at the end of each piece (``w_read``: the read-out
-    vector of the step ending it)."""
+    vector of the step ending it; ``eps = tau2/b``, ``nb1 = tau1/b`` per piece)."""
 
     def body(c, xs):
-        S0, v, w, wr, n = xs
-        c = _piece(lam, m, c, S0, v, w, eps, nb1, n, nbits=nbits)
+        S0, v, w, wr, e, nb, n = xs
+        c = _piece(lam, m, c, S0, v, w, e, nb, n, nbits=nbits)
         return c, (0.5 * jnp.sum(lam * c[:, 0]), 0.5 * _readout(lam, c, wr))
 
-    _, (L, Lg) = jax.lax.scan(body, c, (S0s, vs, ws, w_read, ns))
+    _, (L, Lg) = jax.lax.scan(body, c, (S0s, vs, ws, w_read, eps, nb1, ns))
     return L, Lg
 
 
@@ -158,6 +158,22 @@ def _variation(schedule, edges):
     return np.maximum(worst, d1 * (b - a - 1))
 
 
+def _batches(batch_fn, t):
+    """``b_t`` of a callable batch schedule, checked (positive, finite, one per step)."""
+    b = np.asarray(batch_fn(np.asarray(t, np.float64)), np.float64)
+    if b.shape != np.shape(t) or not np.all(np.isfinite(b)) or np.any(b <= 0):
+        raise ValueError("batch_size must be a callable t -> b_t returning one positive finite "
+                         "batch size per step (method='piecewise')")
+    return b
+
+
+def _batch_variation(batch_fn, edges):
+    a, b = edges[:-1], edges[1:]
+    inv = 1.0 / _batches(batch_fn, np.stack([a, (a + b - 1) // 2, b - 1], axis=1).reshape(-1))
+    inv = inv.reshape(len(a), 3)
+    return (inv.max(axis=1) - inv.min(axis=1)) / inv.max(axis=1)
+
+
 def simulate_piecewise(direct: Callable, spectrum, schedule: Callable, steps: int,
                        batch_size=None, tau=None, record="log", *, direct_steps: int = 1000,
                        ratio: float = 1.01, max_variation: float = 0.05,
@@ -179,7 +195,8 @@ def simulate_piecewise(direct: Callable, spectrum, schedule: Callable, steps: in
         raise ValueError(f"ratio must lie in (1, 2], got {ratio!r}")
     if not (np.isfinite(max_variation) and max_variation > 0):
         raise ValueError(f"max_variation must be finite and > 0, got {max_variation!r}")
-    noise = as_noise_model(batch_size, tau)
+    batch_fn = batch_size if callable(batch_size) else None
+    noise = as_noise_model(None if batch_fn else batch_size, tau)
     rec = record_steps(record, steps)
     if rec.size > MAX_RECORDED:
         raise ValueError(f"record gives {rec.size} steps: method='piecewise' records at most "
@@ -187,6 +204,8 @@ def simulate_piecewise(direct: Callable, spectrum, schedule: Callable, steps: in
     t_dir = min(direct_steps, steps)
     direct_alg = _algorithms(schedule, np.arange(t_dir))
     head_rec = np.union1d(rec[rec <= t_dir], [t_dir])
+    if batch_fn is not None:
+        noise = as_noise_model(_batches(batch_fn, np.arange(t_dir)), noise.tau(), schedule=True)
     head = direct(spectrum, direct_alg, t_dir, noise, record=head_rec, return_state=True,
                   dense=False, divergence_threshold=divergence_threshold, **direct_kwargs)
     loss = np.full(rec.shape, np.nan)
@@ -198,6 +217,8 @@ def simulate_piecewise(direct: Callable, spectrum, schedule: Callable, steps: in
     if steps > t_dir and div_at < 0:
         edges = piece_grid(t_dir, steps, ratio, rec)
         var = _variation(schedule, edges)
+        if batch_fn is not None:
+            var = np.maximum(var, _batch_variation(batch_fn, edges))
         if var.max() > max_variation:
             k = int(np.argmax(var > max_variation))
             raise ValueError(
@@ -211,7 +232,10 @@ def simulate_piecewise(direct: Callable, spectrum, schedule: Callable, steps: in
         mids = _algorithms(schedule, 0.5 * (edges[:-1] + edges[1:] - 1)).astype(dtype)
         reads = _algorithms(schedule, np.minimum(edges[1:], steps - 1)).astype(dtype)
         S0s, vs, ws = mids.transition_parts()
-        inv_b, t12 = noise.inverse_batch(dtype), noise.tau(dtype)
+        t12 = noise.tau(dtype)
+        mid_t = 0.5 * (edges[:-1] + edges[1:] - 1)
+        inv_b = (1.0 / jnp.asarray(_batches(batch_fn, mid_t), dtype) if batch_fn is not None
+                 else jnp.broadcast_to(noise.inverse_batch(dtype), mid_t.shape))
         ns = jnp.asarray(np.diff(edges), jnp.int64)
         L, Lg = _all_pieces(lam, m, c, S0s, vs, ws, reads.transition_parts()[2],
                             t12[1] * inv_b, t12[0] * inv_b, ns,

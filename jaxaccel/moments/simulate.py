@@ -87,8 +87,9 @@ def simulate(
             like ``log T``. Options (keywords): ``direct_steps``, ``ratio``, ``max_variation``
             (default 0.05: a schedule changing more than that across a piece is refused with
             ``ValueError``). Measured error against the exact run: see
-            ``tests/test_horizon.py`` (relative ``<= 1e-3`` for AM1 and Jacobi HB). No
-            ``initial``/``return_state``/derivatives; the batch size is constant.
+            ``tests/test_horizon.py`` (relative ``<= 1e-3`` for AM1 and Jacobi HB). The batch
+            size is a number or a callable ``t -> b_t`` (frozen per piece like the
+            parameters). No ``initial``/``return_state``/derivatives.
 
     Returns:
         :class:`SimulationResult`.
