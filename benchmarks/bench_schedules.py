@@ -11,7 +11,7 @@ Heavy Ball run on the tuned memory-1 kernel (the target: schedules within 1.3x o
 
     python benchmarks/bench_schedules.py               # N = 1e5, T = 1e4, batch 10, log record
 
-It then times the long-horizon method (``simulate(..., method="piecewise")``) against the exact
+It then times the long-horizon method (``loss_curve(..., method="piecewise")``) against the exact
 direct run (native kernel) for AM1 on ``power_law_continuum(nu=1.5, zeta=0.5, n_max=1e8)`` at
 ``T = --long-steps`` (default 1e6): time ratio and max relative loss difference, and the
 piecewise run alone at T = 1e8.
@@ -125,11 +125,11 @@ def long_horizon(T):
     exact.loss.block_until_ready()
     t_exact = time.perf_counter() - t0
     t0 = time.perf_counter()
-    pw = ja.simulate(cont, sch.algorithm, T, 10.0, record="log", method="piecewise")
+    pw = ja.loss_curve(cont, sch.algorithm, T, 10.0, record="log", method="piecewise")
     t_pw = time.perf_counter() - t0
     err = float(np.max(np.abs(np.asarray(pw.loss) / np.asarray(exact.loss) - 1)))
     t0 = time.perf_counter()
-    ja.simulate(cont, sch.algorithm, 10**8, 10.0, record="log", method="piecewise")
+    ja.loss_curve(cont, sch.algorithm, 10**8, 10.0, record="log", method="piecewise")
     t_1e8 = time.perf_counter() - t0
     print(f"\nlong horizon, AM1 on power_law_continuum(1.5, 0.5, n_max=1e8) ({cont.size} nodes), "
           f"T = {T:.0e}: exact {t_exact:.2f} s, piecewise {t_pw:.2f} s "

@@ -1,4 +1,4 @@
-"""Long horizons: ``simulate(..., method="piecewise")`` against the exact direct run.
+"""Long horizons: ``loss_curve(..., method="piecewise")`` against the exact direct run.
 
 Reference: the exact ``simulate`` (every step; the native kernel or the scan, equal to 1e-12)
 on the same continuum power law. Stated tolerances (relative, at every recorded step, default
@@ -23,7 +23,7 @@ def _rel(a, b):
 def _am1_pair(T, ratio=1.01, theta=0.4, batch=10.0):
     p = AM1[:3] + (theta,) + AM1[4:]
     exact = ja.simulate(S, ja.am1(*p, T), T, batch, record="log")
-    pw = ja.simulate(S, ja.am1_schedule(*p).algorithm, T, batch, record="log",
+    pw = ja.loss_curve(S, ja.am1_schedule(*p).algorithm, T, batch, record="log",
                      method="piecewise", ratio=ratio)
     return exact, pw
 
@@ -52,7 +52,7 @@ def test_jacobi_heavy_ball_piecewise():
     sch = ja.jacobi_schedule(0.5, 0.0, 2.0)
     for batch in (None, 1e6):
         exact = ja.simulate(S, ja.jacobi_heavy_ball(0.5, 0.0, 2.0, T), T, batch, record="log")
-        pw = ja.simulate(S, sch.algorithm, T, batch, record="log", method="piecewise")
+        pw = ja.loss_curve(S, sch.algorithm, T, batch, record="log", method="piecewise")
         assert _rel(pw.loss, exact.loss) < 1e-5
 
 
@@ -68,29 +68,27 @@ def test_a_schedule_that_varies_too_fast_is_refused():
         return ja.heavy_ball(0.3 + 0.2 * np.sin(1e3 * t) ** 2, 0.5)
 
     with pytest.raises(ValueError, match="varies too fast"):
-        ja.simulate(S, noisy, 20_000, 10.0, record="log", method="piecewise")
+        ja.loss_curve(S, noisy, 20_000, 10.0, record="log", method="piecewise")
 
 
 def test_piecewise_bad_input_names_the_argument():
     sch = ja.am1_schedule(*AM1).algorithm
     with pytest.raises(ValueError, match="method"):
-        ja.simulate(S, ja.heavy_ball(0.3, 0.5), 10, method="stepwise")
+        ja.loss_curve(S, ja.heavy_ball(0.3, 0.5), 10, method="stepwise")
     with pytest.raises(ValueError, match="callable"):
-        ja.simulate(S, ja.heavy_ball(0.3, 0.5), 10, method="piecewise")
+        ja.loss_curve(S, ja.heavy_ball(0.3, 0.5), 10, method="piecewise")
     with pytest.raises(ValueError, match="callable"):
-        ja.simulate(S, lambda t: 1.0, 10, method="piecewise")
+        ja.loss_curve(S, lambda t: 1.0, 10, method="piecewise")
     with pytest.raises(ValueError, match="ratio"):
-        ja.simulate(S, sch, 5000, 10.0, method="piecewise", ratio=1.0)
-    with pytest.raises(ValueError, match="return_state"):
-        ja.simulate(S, sch, 5000, 10.0, method="piecewise", return_state=True)
+        ja.loss_curve(S, sch, 5000, 10.0, method="piecewise", ratio=1.0)
     with pytest.raises(ValueError, match="direct_steps"):
-        ja.simulate(S, sch, 5000, 10.0, method="piecewise", direct_steps=0)
+        ja.loss_curve(S, sch, 5000, 10.0, method="piecewise", direct_steps=0)
     with pytest.raises(ValueError, match="record gives"):
-        ja.simulate(S, sch, 200_000, 10.0, record="all", method="piecewise")
+        ja.loss_curve(S, sch, 200_000, 10.0, record="all", method="piecewise")
     with pytest.raises(ValueError, match="unknown arguments"):
-        ja.simulate(S, ja.heavy_ball(0.3, 0.5), 10, ratio=1.01)
+        ja.loss_curve(S, ja.heavy_ball(0.3, 0.5), 10, ratio=1.01)
     with pytest.raises(ValueError, match="scalar"):
-        ja.simulate(S, sch, 5000, np.full(5000, 10.0), method="piecewise")
+        ja.loss_curve(S, sch, 5000, np.full(5000, 10.0), method="piecewise")
 
 
 def test_batch_size_schedule_piecewise():
@@ -99,8 +97,8 @@ def test_batch_size_schedule_piecewise():
     T = 50_000
     b = lambda t: 10.0 * (1.0 + np.asarray(t) / 1000.0) ** 0.3  # noqa: E731
     exact = ja.simulate(S, ja.am1(*AM1, T), T, b(np.arange(T)), record="log")
-    pw = ja.simulate(S, ja.am1_schedule(*AM1).algorithm, T, b, record="log", method="piecewise")
+    pw = ja.loss_curve(S, ja.am1_schedule(*AM1).algorithm, T, b, record="log", method="piecewise")
     assert _rel(pw.loss, exact.loss) < 3e-4
     with pytest.raises(ValueError, match="batch_size must be a callable"):
-        ja.simulate(S, ja.am1_schedule(*AM1).algorithm, T, lambda t: -np.ones(np.shape(t)),
-                    record="log", method="piecewise")
+        ja.loss_curve(S, ja.am1_schedule(*AM1).algorithm, T, lambda t: -np.ones(np.shape(t)),
+                      record="log", method="piecewise")

@@ -7,7 +7,7 @@ the XLA scan of :mod:`jaxaccel.moments.engine` otherwise; both give the same num
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple, Union
+from typing import Optional, Tuple, Union
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +17,6 @@ from jaxaccel import _validation as V
 from jaxaccel._typing import ArrayLike, Float, Scalar
 from jaxaccel.algorithms.base import MemoryAlgorithm
 from jaxaccel.moments import native as _native
-from jaxaccel.moments.horizon import simulate_piecewise
 from jaxaccel.moments.engine import (MomentState, SimulationResult, make_result, prepare,
                                      run_scan)
 from jaxaccel.noise import NoiseModel
@@ -40,8 +39,6 @@ def simulate(
     dense: Optional[bool] = None,
     unroll: int = 4,
     kernel: str = "auto",
-    method: str = "direct",
-    **method_options: Any,
 ) -> SimulationResult:
     """Evolve the SE second moments (Algorithm A, theory §3.4) and return the loss curve.
 
@@ -79,17 +76,6 @@ def simulate(
             layout) require that kernel and raise ``ValueError`` saying why it cannot be used.
             Derivatives always go through the scan. On a diverged native run the returned
             state is the one at the divergent step.
-        method: ``"direct"`` (default: every step, exact) or ``"piecewise"`` (long horizons of
-            slowly varying schedules, :mod:`jaxaccel.moments.horizon`): ``algorithm`` is then a
-            callable ``t -> MemoryAlgorithm`` (e.g. ``ja.am1_schedule(...).algorithm``), the
-            first ``direct_steps`` (default 1000) steps are exact, and then the parameters are
-            frozen on pieces whose lengths grow by ``ratio`` (default 1.01), so the cost grows
-            like ``log T``. Options (keywords): ``direct_steps``, ``ratio``, ``max_variation``
-            (default 0.05: a schedule changing more than that across a piece is refused with
-            ``ValueError``). Measured error against the exact run: see
-            ``tests/test_horizon.py`` (relative ``<= 1e-3`` for AM1 and Jacobi HB). The batch
-            size is a number or a callable ``t -> b_t`` (frozen per piece like the
-            parameters). No ``initial``/``return_state``/derivatives.
 
     Returns:
         :class:`SimulationResult`.
@@ -101,20 +87,6 @@ def simulate(
         >>> bool(r.loss[-1] < r.loss[0]), bool(r.diverged)
         (True, False)
     """
-    if method == "piecewise":
-        for name, val in (("initial", initial), ("dense", dense)):
-            if val is not None:
-                raise ValueError(f"{name} is not supported with method='piecewise'")
-        if return_state:
-            raise ValueError("return_state is not supported with method='piecewise'")
-        return simulate_piecewise(simulate, spectrum, algorithm, steps, batch_size, tau, record,
-                                  dtype=dtype, divergence_threshold=divergence_threshold,
-                                  kernel=kernel, **method_options)
-    if method != "direct":
-        raise ValueError(f"method must be 'direct' or 'piecewise', got {method!r}")
-    if method_options:
-        raise ValueError(f"unknown arguments {sorted(method_options)} (options of "
-                         "method='piecewise' only)")
     args, static, rec = prepare(
         spectrum, algorithm, steps, batch_size, tau, record, dtype, divergence_threshold,
         initial, return_state, dense, unroll,

@@ -25,7 +25,7 @@ Usage::
     python sims/sgd_memory/am1_exponents.py --full     # T = 1e6, N = 1e10, 18 thetas
 
 Both modes then measure the slopes per decade up to a long horizon (1e7 quick, 1e8 full) with
-``simulate(..., method="piecewise")`` for theta = 0, 0.2, 0.4, 0.45, 0.6 and print the gap to
+``loss_curve(..., method="piecewise")`` for theta = 0, 0.2, 0.4, 0.45, 0.6 and print the gap to
 (27) per decade and whether it closes as the horizon grows.
 
 Outputs in ``--out`` (default ``results/am1_exponents/``): ``am1_exponents.npz`` (steps, loss
@@ -54,7 +54,7 @@ CONFIGS = {
                  thetas=[round(x, 2) for x in np.arange(0.0, 0.85, 0.05)] + [1.0],
                  long_steps=100_000_000),
 }
-#: the long-horizon sweep (simulate(..., method="piecewise"), theory §7.2 rate (27))
+#: the long-horizon sweep (loss_curve(..., method="piecewise"), theory §7.2 rate (27))
 LONG_THETAS = [0.0, 0.2, 0.4, 0.45, 0.6]
 NU, ZETA = 2.0, 0.5
 TAU = (1.0, -1.0)  # Gaussian data
@@ -242,7 +242,7 @@ def _long_horizon(spec, T, theta_max):
                               AM1["t0"])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            res = ja.simulate(spec, sch.algorithm, T, BATCH, TAU, record=rec, method="piecewise")
+            res = ja.loss_curve(spec, sch.algorithm, T, BATCH, TAU, record=rec, method="piecewise")
         slopes = _slopes(rec, np.asarray(res.loss), windows)
         pred = -ZETA * (1 + th)
         rows.append(dict(theta=th, slopes=slopes, predicted=pred,

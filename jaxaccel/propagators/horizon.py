@@ -24,7 +24,7 @@ Errors come from freezing the parameters over a piece and from the linear model 
 shrink with ``ratio - 1`` and grow with how fast the schedule varies. A schedule whose
 parameters change by more than ``max_variation`` (relative) across a piece is refused with a
 ``ValueError``. The tolerances measured against the exact scan are stated in
-:func:`jaxaccel.simulate` (``method="piecewise"``) and tested in ``tests/test_horizon.py``.
+:func:`jaxaccel.loss_curve` (``method="piecewise"``) and tested in ``tests/test_horizon.py``.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from jaxaccel import _validation as V
 from jaxaccel.algorithms.base import MemoryAlgorithm
 from jaxaccel.algorithms.polynomials import effective_learning_rate
 from jaxaccel.moments.engine import SimulationResult, make_result, padded
+from jaxaccel.moments.simulate import simulate
 from jaxaccel.noise import as_noise_model
 from jaxaccel.propagators.operator import packet_vectors, shifted_matrix
 from jaxaccel.record import record_steps
@@ -174,16 +175,16 @@ def _batch_variation(batch_fn, edges):
     return (inv.max(axis=1) - inv.min(axis=1)) / inv.max(axis=1)
 
 
-def simulate_piecewise(direct: Callable, spectrum, schedule: Callable, steps: int,
+def loss_curve_piecewise(spectrum, schedule: Callable, steps: int,
                        batch_size=None, tau=None, record="log", *, direct_steps: int = 1000,
                        ratio: float = 1.01, max_variation: float = 0.05,
-                       divergence_threshold: float = 1e10, **direct_kwargs) -> SimulationResult:
+                       divergence_threshold: float = 1e10, dtype=None,
+                       kernel: str = "auto") -> SimulationResult:
     """The loss of a slowly varying schedule at the recorded steps (see the module docstring).
 
     ``schedule`` maps an array of steps ``t`` to a :class:`MemoryAlgorithm` with that leading
-    axis (e.g. ``AM1Schedule.algorithm``). Called by :func:`jaxaccel.simulate` with
-    ``method="piecewise"``, which documents the arguments and passes itself as ``direct`` (the
-    exact stepping of the first ``direct_steps`` steps).
+    axis (e.g. ``AM1Schedule.algorithm``). Called by :func:`jaxaccel.loss_curve` with
+    ``method="piecewise"``, which documents the arguments.
     """
     check_spectrum(spectrum)
     if not callable(schedule) or isinstance(schedule, MemoryAlgorithm):
@@ -206,8 +207,9 @@ def simulate_piecewise(direct: Callable, spectrum, schedule: Callable, steps: in
     head_rec = np.union1d(rec[rec <= t_dir], [t_dir])
     if batch_fn is not None:
         noise = as_noise_model(_batches(batch_fn, np.arange(t_dir)), noise.tau(), schedule=True)
-    head = direct(spectrum, direct_alg, t_dir, noise, record=head_rec, return_state=True,
-                  dense=False, divergence_threshold=divergence_threshold, **direct_kwargs)
+    head = simulate(spectrum, direct_alg, t_dir, noise, record=head_rec, return_state=True,
+                  dense=False, divergence_threshold=divergence_threshold, dtype=dtype,
+                  kernel=kernel)
     loss = np.full(rec.shape, np.nan)
     lossg = np.full(rec.shape, np.nan)
     in_head = np.isin(head_rec, rec)
