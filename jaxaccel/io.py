@@ -19,12 +19,50 @@ from jaxaccel._typing import ArrayLike
 _T = TypeVar("_T")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
+
+
+def _clean_stale(d: str, base: str) -> None:
+    """Remove temporary files of earlier writes of ``base`` whose writer no longer runs
+    (killed mid-write): ``.tmp-<base>-<pid>-*``."""
+    prefix = f".tmp-{base}-"
+    for name in os.listdir(d):
+        if not name.startswith(prefix):
+            continue
+        pid = name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            try:
+                os.remove(os.path.join(d, name))
+            except OSError:
+                pass
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic(path: str, write, mode: str = "wb") -> str:
+    """Write through a temporary file in the target's folder, then rename (atomic). The file
+    gets the permissions of the user's umask (not the 0600 of a temporary file); temporary files
+    left by killed writes of the same target are removed first."""
     path = os.fspath(path)
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=os.path.splitext(path)[1])
+    base = os.path.basename(path)
+    _clean_stale(d, base)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=f".tmp-{base}-{os.getpid()}-",
+                               suffix=os.path.splitext(path)[1])
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()

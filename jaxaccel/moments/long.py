@@ -29,15 +29,55 @@ from jaxaccel.record import RecordSpec, record_steps
 from jaxaccel.spectra.spectrum import Spectrum
 
 
+#: checkpoint fields that define the run, with the name a mismatch is reported under
+_FINGERPRINT = {
+    "eigenvalues": "spectrum.eigenvalues", "c2": "spectrum.c2", "weights": "spectrum.weights",
+    "alpha": "algorithm.alpha", "a": "algorithm.a", "b": "algorithm.b", "c": "algorithm.c",
+    "D": "algorithm.D", "zero_shift": "algorithm (zero-shift form)",
+    "batch_size": "batch_size", "tau": "tau", "dtype": "dtype", "record": "record",
+    "total_steps": "steps", "dense": "dense", "kernel": "kernel", "unroll": "unroll",
+    "divergence_threshold": "divergence_threshold",
+}
+
+
+def _fingerprint(spectrum, algorithm, steps, noise, rec, simulate_kwargs):
+    """Everything that defines a run, as arrays (stored in the checkpoint and compared)."""
+    dtype = jnp.dtype(simulate_kwargs.get("dtype") or spectrum.dtype).name
+    bs = np.asarray(np.nan) if noise.is_full_batch else np.asarray(noise.batch_size, np.float64)
+    fp = dict(eigenvalues=spectrum.eigenvalues, c2=spectrum.c2, weights=spectrum.weights,
+              zero_shift=bool(algorithm.zero_shift), batch_size=bs,
+              tau=np.asarray(noise.tau(np.float64)), dtype=np.asarray(dtype), record=rec,
+              total_steps=np.asarray(steps),
+              dense=np.asarray(str(simulate_kwargs.get("dense"))),
+              kernel=np.asarray(str(simulate_kwargs.get("kernel", "auto"))),
+              unroll=np.asarray(int(simulate_kwargs.get("unroll", 4))),
+              divergence_threshold=np.asarray(
+                  float(simulate_kwargs.get("divergence_threshold", 1e10))))
+    fp.update({name: x for name, x in zip(("alpha", "a", "b", "c", "D"), algorithm.params)})
+    return {k: np.asarray(v) for k, v in fp.items()}
+
+
 def _load(path, expect):
-    with np.load(path) as f:
-        meta = {k: f[k] for k in f.files}
-    for key, val in expect.items():
-        if key not in meta or not np.array_equal(meta[key], np.asarray(val)):
-            raise ValueError(
-                f"checkpoint {path!r} was written for a different run ({key} differs); "
-                "remove it or pass another checkpoint path"
-            )
+    """The checkpoint's arrays, after checking that it belongs to this run."""
+    try:
+        with np.load(path) as f:
+            meta = {k: f[k] for k in f.files}
+    except Exception as err:  # noqa: BLE001 - zip, pickle and I/O errors of a damaged file
+        raise ValueError(f"checkpoint {path!r} cannot be read ({type(err).__name__}: {err}): "
+                         "it is corrupt or truncated; delete it to restart the run from step 0, "
+                         "or pass another checkpoint path") from err
+    missing = [k for k in ("t", "entries", "loss", "loss_g", "diverged_at") if k not in meta]
+    if missing:
+        raise ValueError(f"checkpoint {path!r} is not a run_long checkpoint (no {missing}); "
+                         "delete it or pass another checkpoint path")
+    differ = [name for key, name in _FINGERPRINT.items()
+              if key not in meta or meta[key].shape != expect[key].shape
+              or not np.array_equal(meta[key], expect[key], equal_nan=meta[key].dtype.kind == "f")]
+    if differ:
+        raise ValueError(
+            f"checkpoint {path!r} was written for a different run ({', '.join(differ)} "
+            "differ); remove it or pass another checkpoint path"
+        )
     return meta
 
 
@@ -83,15 +123,7 @@ def run_long(
     noise = as_noise_model(batch_size, tau, schedule=True)
     tau = tuple(float(x) for x in np.asarray(noise.tau(np.float64)))
     bs_full = None if noise.is_full_batch else np.asarray(noise.batch_size, dtype=np.float64)
-    expect = {
-        "eigenvalues": np.asarray(spectrum.eigenvalues),
-        "c2": np.asarray(spectrum.c2),
-        "record": rec,
-        "total_steps": np.asarray(steps),
-        "tau": np.asarray(tau, dtype=np.float64),
-        "alpha": np.asarray(algorithm.alpha),
-        "D": np.asarray(algorithm.D),
-    }
+    expect = _fingerprint(spectrum, algorithm, steps, noise, rec, simulate_kwargs)
     state = None
     loss, lossg = np.full(rec.shape, np.nan), np.full(rec.shape, np.nan)
     div_at = -1
