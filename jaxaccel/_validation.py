@@ -78,3 +78,14 @@ def finite_scalar(x, name: str, dtype=None):
     if x.ndim != 0:
         raise ValueError(f"{name} must be a scalar (vmap over values instead), got shape {x.shape}")
     return x
+
+
+def check_real_number(x, name: str) -> None:
+    """``x`` must be one real number (a Python or NumPy scalar, or a 0-d array), not a string,
+    a bool or an array of several values."""
+    if isinstance(x, (str, bytes, bool, np.bool_)) or np.ndim(x) != 0:
+        raise ValueError(f"{name} must be a real number, got {x!r}")
+    try:
+        float(x)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be a real number, got {x!r}") from err

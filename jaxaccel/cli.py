@@ -31,7 +31,6 @@ def _demo(args) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-
     spec = ja.power_law_spectrum(args.n, nu=args.nu, zeta=args.zeta)
     algs = {
         "SGD (alpha=1)": ja.gd(1.0),
@@ -104,7 +103,6 @@ _SCHEDULES = ("am1", "jacobi_heavy_ball")
 
 
 def _build_spectrum(cfg):
-
     if not isinstance(cfg, dict) or "kind" not in cfg:
         raise ValueError("config 'spectrum' must be an object with a 'kind'")
     cfg = dict(cfg)
@@ -117,7 +115,6 @@ def _build_spectrum(cfg):
 
 
 def _build_algorithm(name, cfg, steps):
-
     if not isinstance(cfg, dict) or "kind" not in cfg:
         raise ValueError(f"config algorithm {name!r} must be an object with a 'kind'")
     cfg = dict(cfg)
@@ -159,8 +156,13 @@ def load_config(path: str) -> Dict[str, Any]:
     """
     import json
 
-    with open(path) as f:
-        cfg = json.load(f)
+    try:
+        with open(path) as f:
+            cfg = json.load(f)
+    except OSError as err:
+        raise ValueError(f"config {path}: cannot be read ({err.strerror or err})") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"config {path}: not valid JSON ({err})") from None
     if not isinstance(cfg, dict):
         raise ValueError(f"config {path}: top level must be a JSON object")
     unknown = set(cfg) - set(EXAMPLE_CONFIG)
@@ -177,12 +179,23 @@ def load_config(path: str) -> Dict[str, Any]:
     out = {"batch_size": None, "tau": [1.0, -1.0], "record": ["log", 200], "fit_window": None,
            "out": EXAMPLE_CONFIG["out"]}
     out.update(cfg)
+    tau = out["tau"]
+    if (not isinstance(tau, list) or len(tau) != 2
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in tau)):
+        raise ValueError(f"config {path}: 'tau' must be a pair [tau1, tau2] of numbers, "
+                         f"got {tau!r}")
+    win = out["fit_window"]
+    if win is not None and (
+            not isinstance(win, list) or len(win) != 2
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in win)
+            or not 0 < win[0] < win[1]):
+        raise ValueError(f"config {path}: 'fit_window' must be [lo, hi] with 0 < lo < hi, "
+                         f"got {win!r}")
     return out
 
 
 def _simulate(args) -> int:
     import json
-
 
     if args.example:
         print(json.dumps(EXAMPLE_CONFIG, indent=2))
@@ -263,7 +276,15 @@ def _axis(text: str):
     parts = text.split(":")
     if len(parts) not in (4, 5) or (len(parts) == 5 and parts[4] != "log"):
         raise ValueError(f"axis {text!r} must read name:lo:hi:n or name:lo:hi:n:log")
-    name, lo, hi, n = parts[0], float(parts[1]), float(parts[2]), int(parts[3])
+    name = parts[0]
+    try:
+        lo, hi = float(parts[1]), float(parts[2])
+        n = int(parts[3])
+    except ValueError:
+        raise ValueError(f"axis {text!r}: lo and hi must be numbers and n an integer "
+                         "(name:lo:hi:n or name:lo:hi:n:log)") from None
+    if not name or not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(f"axis {text!r}: needs a name and finite bounds")
     if n < 2:
         raise ValueError(f"axis {text!r}: n must be >= 2")
     if len(parts) == 5:
@@ -280,7 +301,6 @@ def _map(args) -> int:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
 
     x, y = _axis(args.x), _axis(args.y)
     fixed = {}

@@ -89,19 +89,24 @@ def save_npz(path: str, **arrays: ArrayLike) -> str:
 
 
 def _jsonable(x):
+    """Plain JSON values; NaN and +-inf (not valid JSON) become ``null``."""
     if isinstance(x, dict):
         return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [_jsonable(v) for v in x]
     if isinstance(x, (np.generic,)):
-        return x.item()
-    if hasattr(x, "tolist"):
-        return np.asarray(x).tolist()
+        x = x.item()
+    elif hasattr(x, "tolist"):
+        return _jsonable(np.asarray(x).tolist())
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
     return x
 
 
 def save_json(path: str, data: Dict[str, Any]) -> str:
-    """Atomically write ``data`` as indented JSON (numpy/JAX values converted).
+    """Atomically write ``data`` as indented JSON (numpy/JAX values converted). NaN and
+    infinite numbers are written as ``null`` (JSON has no NaN), so the file is valid JSON for
+    every reader.
 
     Example:
         >>> import json, os, tempfile, numpy as np
@@ -109,7 +114,7 @@ def save_json(path: str, data: Dict[str, Any]) -> str:
         >>> json.load(open(path))
         {'nu': 1.5}
     """
-    text = json.dumps(_jsonable(data), indent=2, sort_keys=True)
+    text = json.dumps(_jsonable(data), indent=2, sort_keys=True, allow_nan=False)
     return _atomic(path, lambda f: f.write(text.encode()))
 
 

@@ -246,8 +246,11 @@ def power_law_spectrum(
     """
     n = V.check_positive_int(n, "n")
     for name, val in (("nu", nu), ("zeta", zeta), ("Lambda", Lambda)):
+        V.check_real_number(val, name)
         if not np.isfinite(val) or val <= 0:
             raise ValueError(f"{name} must be finite and > 0, got {val!r}")
+    if dtype is not None and not jnp.issubdtype(jnp.dtype(dtype), jnp.floating):
+        raise ValueError(f"dtype must be a floating dtype, got {jnp.dtype(dtype)}")
     if nu <= 0.5:
         raise ValueError(f"nu must be > 1/2 (sum of lambda_k^2 must converge), got {nu!r}")
     kappa = zeta * nu
@@ -255,6 +258,7 @@ def power_law_spectrum(
         A = float(Lambda)
         Q = A / (kappa * Lambda**zeta)
     else:
+        V.check_real_number(Q, "Q")
         if not np.isfinite(Q) or Q <= 0:
             raise ValueError(f"Q must be finite and > 0, got {Q!r}")
         A = Q * kappa * Lambda**zeta
