@@ -276,3 +276,11 @@ def test_monte_carlo_rejects_bad_input():
         ja.fourier_data([1.0, 0.5], frequencies=[1, 1])
     with pytest.raises(ValueError, match="replace"):
         ja.finite_data(np.eye(3), replace="no")
+
+
+def test_gaussian_data_accepts_the_spectrum():
+    s = ja.power_law_spectrum(6, nu=1.5, zeta=0.5)
+    np.testing.assert_array_equal(ja.gaussian_data(s).variances, s.eigenvalues)
+    weighted = ja.Spectrum(s.eigenvalues, s.c2, weights=np.full(6, 2.0))
+    with pytest.raises(ValueError, match="eigenvalues"):
+        ja.gaussian_data(weighted)

@@ -31,7 +31,7 @@ def _same(a, b):
     lambda nz: ja.simulate(S, HB, 60, kernel="xla", **nz),
     lambda nz: ja.propagator_sums(S, HB, **nz),
     lambda nz: ja.heavy_ball_sums(S, 0.4, 0.6, **nz),
-    lambda nz: ja.strict_stability(HB, S, **nz),
+    lambda nz: ja.strict_stability(S, HB, **nz),
     lambda nz: ja.noisy_stability(S, HB, **nz),
     lambda nz: ja.predict_loss(S, HB, **nz),
     lambda nz: ja.propagator_radius(HB, 0.3, **nz),

@@ -74,7 +74,7 @@ def test_propagator_radius_matches_definition(M):
 def test_gd_margin_closed_form():
     """GD: 1 - |1 - a l| over (0, l_max], normalised by l / l_max: min(a l_max, 2 - a l_max)."""
     for a in [0.1, 0.7, 1.0, 1.6, 1.99, 2.2]:
-        r = ja.strict_stability(ja.gd(a), 1.0)
+        r = ja.strict_stability(1.0, ja.gd(a))
         np.testing.assert_allclose(float(r.margin), min(a, 2 - a), rtol=1e-12)
         assert bool(r.stable) == (a < 2)
 
@@ -90,13 +90,13 @@ def test_strict_stability_memory1_matches_theorem6_and_brute_force():
     beta = rng.uniform(-1.05, 1.05, n)
     lm = np.exp(rng.uniform(-2, 2, n))
     q0, q1 = rng.uniform(-1, 2, n) / lm, rng.uniform(-4.5, 0.5, n) / lm
-    f = jax.jit(jax.vmap(lambda d, a, b, l: ja.strict_stability(ja.memory1_triplet(d, a, b), l)))
+    f = jax.jit(jax.vmap(lambda d, a, b, l: ja.strict_stability(l, ja.memory1_triplet(d, a, b))))
     r = f(1 - beta, q0, q1, lm)
     thm = np.asarray(ja.memory1_conditions(1 - beta, q0, q1, lm).stable)
     assert int(np.sum(np.asarray(r.stable) != thm)) == 0
     # the vmapped public function equals single calls
     for i in range(3):
-        one = ja.strict_stability(ja.memory1_triplet(1 - beta[i], q0[i], q1[i]), lm[i])
+        one = ja.strict_stability(lm[i], ja.memory1_triplet(1 - beta[i], q0[i], q1[i]))
         np.testing.assert_allclose(float(r.margin[i]), float(one.margin), rtol=1e-14)
         assert bool(r.stable[i]) == bool(one.stable)
     assert 0.1 < thm.mean() < 0.9
@@ -126,7 +126,7 @@ def test_strict_stability_general_M_vs_dense_eigenvalues(M):
     n_stable = 0
     for _ in range(20):
         alg = _random_alg(rng, M)
-        r = ja.strict_stability(alg, 1.0)
+        r = ja.strict_stability(1.0, alg)
         rho = np.abs(np.linalg.eigvals(np.asarray(alg.transition_matrix(s)))).max()
         rD = np.abs(np.linalg.eigvals(np.asarray(alg.D))).max()
         assert bool(r.stable) == bool(rho < 1 and rD < 1)
@@ -157,7 +157,7 @@ def test_instability_between_the_nodes_is_found():
     rx = rho(x)
     band = x[rx > 1]
     assert 0.4 < band.min() < band.max() < 0.6
-    res = ja.strict_stability(alg, s)
+    res = ja.strict_stability(s, alg)
     assert not bool(res.stable) and float(res.margin) < 0
     c = np.sort(np.asarray(res.crossings)[np.isfinite(np.asarray(res.crossings))])
     inside = c[(c > 0.3) & (c < 0.7)]
@@ -192,7 +192,7 @@ def test_second_moment_map_stability_with_tau2():
     for k in range(50):
         alg = ja.heavy_ball(rng.uniform(0.05, 4.0), rng.uniform(-0.95, 0.99))
         b, tau2 = rng.uniform(1, 10), rng.choice([-1.0, 1.0])
-        r = ja.strict_stability(alg, 1.0, batch_size=b, tau=(1.0, tau2))
+        r = ja.strict_stability(1.0, alg, batch_size=b, tau=(1.0, tau2))
         rA = np.abs(np.linalg.eigvals(_A_sym(alg, s, b, tau2))).max()
         rS = np.abs(np.linalg.eigvals(np.asarray(alg.transition_matrix(s)))).max()
         if abs(rA - 1) < 1e-6 or abs(rS - 1) < 1e-6:
@@ -207,15 +207,15 @@ def test_second_moment_map_stability_with_tau2():
 
 def test_strict_stability_bad_input():
     with pytest.raises(ValueError, match="stationary"):
-        ja.strict_stability(ja.heavy_ball(np.ones(3), 0.5), 1.0)
+        ja.strict_stability(1.0, ja.heavy_ball(np.ones(3), 0.5))
     with pytest.raises(ValueError, match="spectrum"):
-        ja.strict_stability(ja.gd(1.0), -1.0)
+        ja.strict_stability(-1.0, ja.gd(1.0))
     with pytest.raises(ValueError, match="batch_size"):
-        ja.strict_stability(ja.gd(1.0), 1.0, batch_size=np.nan)
+        ja.strict_stability(1.0, ja.gd(1.0), batch_size=np.nan)
     with pytest.raises(ValueError, match="tau"):
-        ja.strict_stability(ja.gd(1.0), 1.0, batch_size=2.0, tau=(1.0,))
+        ja.strict_stability(1.0, ja.gd(1.0), batch_size=2.0, tau=(1.0,))
     with pytest.raises(ValueError, match="algorithm"):
-        ja.strict_stability("gd", 1.0)
+        ja.strict_stability(1.0, "gd")
 
 
 # ============================================================================ phase diagram
@@ -517,3 +517,11 @@ def test_plotting_helpers(tmp_path):
         jp.plot_map(m._replace(axes={"alpha": HB_GRID["alpha"]}))
     with pytest.raises(ValueError, match="field"):
         jp.plot_map(m, "loss")
+
+
+def test_strict_stability_takes_the_spectrum_first_and_warns_on_the_old_order():
+    alg = ja.heavy_ball(0.5, 0.9)
+    new = ja.strict_stability(1.0, alg)
+    with pytest.warns(DeprecationWarning, match="spectrum first"):
+        old = ja.strict_stability(alg, 1.0)
+    assert float(old.margin) == float(new.margin) and bool(old.stable) == bool(new.stable)

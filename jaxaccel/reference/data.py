@@ -225,21 +225,30 @@ def batch_factor(n_data: int, batch_size: Union[Scalar, Float[ArrayLike, "*B"]],
     return g if b.ndim else float(g)
 
 
-def gaussian_data(eigenvalues: Eigenvalues) -> GaussianData:
+def gaussian_data(eigenvalues: Union[Eigenvalues, Spectrum]) -> GaussianData:
     """Gaussian data ``x ~ N(0, diag(lambda))``; SE with ``tau = (1, -1)`` is exact (theory §3.2).
 
     Isserlis: :math:`\\mathbb E[\\langle x,Ax\\rangle xx^T] = \\mathrm{Tr}(HA)H + 2HAH`, so
     :math:`\\Sigma(A) = \\mathrm{Tr}(HA)H + HAH`, which is (15) with ``tau1 = 1, tau2 = -1``.
 
     Args:
-        eigenvalues: ``(N,)`` positive variances (the data dimension is ``N``).
+        eigenvalues: a :class:`~jaxaccel.Spectrum` with unit weights (the convention of the
+            other entry points: the problem first) or ``(N,)`` positive variances (the data
+            dimension is ``N``).
 
     Example:
         >>> import jax, jaxaccel as ja
         >>> data = ja.gaussian_data([1.0, 0.25])
         >>> data.sample(jax.random.PRNGKey(0), 5).shape
         (5, 2)
+        >>> ja.gaussian_data(ja.power_law_spectrum(3, nu=1.5, zeta=0.5)).variances.shape
+        (3,)
     """
+    if isinstance(eigenvalues, Spectrum):
+        if not bool(jnp.all(eigenvalues.weights == 1)):
+            raise ValueError("eigenvalues: a Spectrum with multiplicities (weights != 1) is not "
+                             "a dataset; Gaussian data need one variance per dimension")
+        eigenvalues = eigenvalues.eigenvalues
     lam = _positive_vector(eigenvalues, "eigenvalues")
     return GaussianData(lam)
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from typing import NamedTuple, Optional, Tuple, Union
 
 import numpy as np
@@ -515,8 +516,8 @@ def _interval(spectrum, dtype):
 
 
 def strict_stability(
-    algorithm: MemoryAlgorithm,
     spectrum: Union[Spectrum, float, tuple],
+    algorithm: MemoryAlgorithm,
     batch_size: Union[None, Scalar, NoiseModel] = None,
     tau: Optional[Tuple[Scalar, Scalar]] = None,
     *,
@@ -534,10 +535,11 @@ def strict_stability(
     with the closed-form conditions (227) of :func:`jaxaccel.memory1_conditions`.
 
     Args:
-        algorithm: stationary :class:`~jaxaccel.algorithms.MemoryAlgorithm` (any ``M``).
         spectrum: a :class:`~jaxaccel.spectra.Spectrum` (interval ``(0, lambda_max]``, radius
             hull ``[lambda_min, lambda_max]``), a scalar ``lambda_max`` or a pair
-            ``(lambda_lo, lambda_max)``.
+            ``(lambda_lo, lambda_max)``. (The spectrum comes first, as in :func:`simulate`;
+            the old order ``strict_stability(algorithm, spectrum)`` still works and warns.)
+        algorithm: stationary :class:`~jaxaccel.algorithms.MemoryAlgorithm` (any ``M``).
         batch_size: ``None`` (noiseless: ``S`` only) or a positive batch size; with
             ``tau2 != 0`` the map (16) is checked as well.
         tau: ``(tau1, tau2)``.
@@ -549,12 +551,17 @@ def strict_stability(
 
     Example:
         >>> import jaxaccel as ja
-        >>> r = strict_stability(ja.gd(1.5), 1.0)     # margin = min(a l, 2 - a l)
+        >>> r = strict_stability(1.0, ja.gd(1.5))     # margin = min(a l, 2 - a l)
         >>> bool(r.stable), round(float(r.margin), 10)
         (True, 0.5)
-        >>> bool(strict_stability(ja.heavy_ball(4.0, 0.9), 1.0).stable)   # 4 > 2(1 + beta)
+        >>> bool(strict_stability(1.0, ja.heavy_ball(4.0, 0.9)).stable)   # 4 > 2(1 + beta)
         False
     """
+    if isinstance(spectrum, MemoryAlgorithm) and not isinstance(algorithm, MemoryAlgorithm):
+        warnings.warn("strict_stability(algorithm, spectrum) is deprecated: pass the spectrum "
+                      "first, strict_stability(spectrum, algorithm)", DeprecationWarning,
+                      stacklevel=2)
+        spectrum, algorithm = algorithm, spectrum
     alg = check_algorithm(_stationary_alg(algorithm))
     lam_lo, lam_max = _interval(spectrum, alg.dtype)
     noise = as_noise_model(batch_size, tau)
@@ -616,7 +623,7 @@ def noisy_stability(spectrum: Spectrum, algorithm: MemoryAlgorithm,
     """
     check_spectrum(spectrum)
     noise = as_noise_model(batch_size, tau, required=True)
-    strict = strict_stability(algorithm, spectrum, noise)
+    strict = strict_stability(spectrum, algorithm, noise)
     sums = propagator_sums(spectrum, algorithm, noise)
     ok = strict.stable & sums.stable & (sums.U_tilde < 1.0) & jnp.isfinite(sums.U)
     return NoisyStability(ok, sums.U, sums.U_tilde, strict)
