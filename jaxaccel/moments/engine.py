@@ -303,11 +303,44 @@ def padded(spectrum: Spectrum, shards: int = 1):
     return lam, m, c2
 
 
-def make_result(rec, loss, lossg, diverged, div_at, final, stacklevel=3):
-    """:class:`SimulationResult` of a kernel's outputs; warns when the run diverged."""
+#: default factor of the sustained-growth rule (:func:`sustained_growth`)
+GROWTH_FACTOR = 100.0
+
+
+def sustained_growth(rec, loss, factor=GROWTH_FACTOR):
+    """Slow blow-ups that stay below the absolute threshold: the first recorded step from
+    which ``L_t`` stays above ``factor`` times its running minimum up to the last recorded
+    step (``-1`` if none). Transient bumps (the loss rises, then falls back below ``factor``
+    times the minimum) are not flagged. Traceable (vmap, jit).
+    """
+    rec = jnp.asarray(rec)
+    finite = jnp.where(jnp.isfinite(loss), loss, jnp.inf)
+    runmin = jax.lax.cummin(finite, axis=0)
+    above = finite > factor * runmin
+    # suffix "all": above from this recorded step to the end
+    stays = jnp.flip(jnp.cumprod(jnp.flip(above.astype(jnp.int32)))) > 0
+    onset = jnp.argmax(stays)
+    return jnp.where(stays[onset] & (rec.shape[0] > 1), rec[onset], -1).astype(jnp.int32)
+
+
+def make_result(rec, loss, lossg, diverged, div_at, final, stacklevel=3,
+                growth_factor=GROWTH_FACTOR):
+    """:class:`SimulationResult` of a kernel's outputs, with the sustained-growth rule applied
+    to the recorded loss (``growth_factor=None`` switches it off); warns when the run diverged.
+    A run flagged only by that rule keeps its (finite) recorded losses."""
+    if growth_factor is not None:
+        grew = sustained_growth(rec, loss, growth_factor)
+        flag = ~diverged & (grew >= 0)
+        div_at = jnp.where(flag, grew, div_at).astype(jnp.int32)
+        diverged = diverged | flag
+    else:
+        flag = jnp.zeros((), bool)
     if V.is_concrete(diverged) and bool(diverged):
+        why = (f" (sustained growth: the loss stays above {growth_factor:g} x its running "
+               "minimum from there on)" if bool(flag) else "")
         warnings.warn(
-            f"simulate: the run diverged at step {int(div_at)}", RuntimeWarning, stacklevel=stacklevel
+            f"simulate: the run diverged at step {int(div_at)}{why}", RuntimeWarning,
+            stacklevel=stacklevel
         )
     return SimulationResult(jnp.asarray(rec), loss, lossg, diverged, div_at, final)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Optional, Tuple, Union
 
+import numpy as np
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
@@ -34,6 +35,7 @@ def simulate(
     *,
     dtype: Optional[DTypeLike] = None,
     divergence_threshold: float = 1e10,
+    divergence_growth: Optional[float] = 100.0,
     initial: Optional[MomentState] = None,
     return_state: bool = False,
     dense: Optional[bool] = None,
@@ -61,7 +63,14 @@ def simulate(
         dtype: floating dtype of the run (default: the spectrum's, float64). For float32 pass
             ``jnp.float32``; global sums stay pairwise-accurate.
         divergence_threshold: a run is flagged as diverged when ``L_t`` or ``L~_t`` is
-            non-finite or exceeds ``divergence_threshold * max(L_0, L~_0)``.
+            non-finite or exceeds ``divergence_threshold * max(L_0, L~_0)`` (the run stops
+            there; later recorded losses are ``inf``).
+        divergence_growth: slow blow-ups below that threshold: a run is also flagged when its
+            recorded ``L_t`` stays above ``divergence_growth`` times its running minimum from
+            some recorded step to the end (``diverged_at`` is that step; the recorded losses
+            are kept). Transient bumps that fall back are not flagged. ``None`` switches the
+            rule off. It is judged on the recorded steps, so a sparse ``record`` resolves the
+            onset only to the record grid.
         initial: resume from a :class:`MomentState` returned by an earlier run
             (``return_state=True``); recorded steps are then absolute.
         return_state: also return the final state (memory: one block per eigenvalue).
@@ -110,7 +119,11 @@ def simulate(
         final = MomentState(args[7] + static["steps"], entries) if return_state else None
     else:
         loss, lossg, diverged, div_at, final = run_scan(*args, **static)
-    return make_result(rec, loss, lossg, diverged, div_at, final)
+    if divergence_growth is not None and not (np.isfinite(divergence_growth)
+                                              and divergence_growth > 1):
+        raise ValueError(f"divergence_growth must be > 1 or None, got {divergence_growth!r}")
+    return make_result(rec, loss, lossg, diverged, div_at, final,
+                       growth_factor=divergence_growth)
 
 
 def _scan_outputs(*args, **static):
