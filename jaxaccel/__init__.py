@@ -84,6 +84,8 @@ from jaxaccel.propagators import renewal_nonstationary as renewal_nonstationary
 from jaxaccel.propagators import transition_operator as transition_operator
 
 from jaxaccel.theory import PHASES as PHASES
+from jaxaccel.theory import BestPoint as BestPoint
+from jaxaccel.theory import best_grid_point as best_grid_point
 from jaxaccel.theory import LossAsymptotics as LossAsymptotics
 from jaxaccel.theory import NoisyStability as NoisyStability
 from jaxaccel.theory import PhaseDiagram as PhaseDiagram

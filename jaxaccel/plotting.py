@@ -139,8 +139,18 @@ def _ax(ax):
 
 
 def _log_axis(values) -> bool:
+    """A log axis for geometrically spaced positive values (as made by ``name:lo:hi:n:log``),
+    whatever their range; for two values, or irregular ones, when they span more than 100x."""
     v = np.asarray(values, dtype=float)
-    return bool(np.all(v > 0) and v.max() / v.min() > 100.0)
+    if v.size == 0 or not np.all(v > 0):
+        return False
+    if v.size >= 3:
+        dl, d = np.diff(np.log(v)), np.diff(v)
+        geometric = np.allclose(dl, dl[0], rtol=1e-6, atol=0)
+        linear = np.allclose(d, d[0], rtol=1e-6, atol=0)
+        if geometric != linear:
+            return bool(geometric)
+    return bool(v.max() / v.min() > 100.0)
 
 
 def plot_map(smap: StabilityMap, field: str = "margin", ax: Optional[Any] = None, *,
@@ -220,13 +230,21 @@ def plot_map(smap: StabilityMap, field: str = "margin", ax: Optional[Any] = None
         cb.set_label(LABELS.get(field, field))
         if boundaries and x.size > 1 and y.size > 1:
             M = np.asarray(smap.margin, dtype=float).T
+            drawn = []
             if np.nanmin(M) < 0 < np.nanmax(M):
                 ax.contour(x, y, M, levels=[0.0], colors="k", linewidths=1.2)
+                drawn.append(("-", "strict boundary (margin = 0)"))
             U = np.asarray(smap.U_tilde, dtype=float).T
             Uf = np.where(np.isfinite(U), U, 1e300)
             if np.nanmin(Uf) < 1 < np.nanmax(Uf):
                 ax.contour(x, y, np.log(np.maximum(Uf, 1e-300)), levels=[0.0], colors="k",
                            linewidths=1.2, linestyles="--")
+                drawn.append(("--", r"noisy boundary ($\tilde U_\Sigma = 1$)"))
+            if drawn:  # contour sets have no legend entries of their own: proxy lines
+                from matplotlib.lines import Line2D
+
+                ax.legend([Line2D([], [], color="k", lw=1.2, ls=ls) for ls, _ in drawn],
+                          [label for _, label in drawn], loc="best")
         if _log_axis(x):
             ax.set_xscale("log")
         if _log_axis(y):

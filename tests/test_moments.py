@@ -302,11 +302,14 @@ def test_memory1_kernel_equals_dense_blocks_including_state(name):
     s = ja.power_law_spectrum(500, nu=1.5, zeta=0.5)
     alg = MEMORY1[name]
     tau = (1.0, 0.5) if name == "shifted" else (1.0, -1.0)
-    ref = ja.simulate(s, alg, 150, batch_size=4.0, tau=tau, return_state=True, dense=True)
+    # (heavy_ball(0.5, 0.9) at b = 4 is noisily unstable, U_Sigma = 3.6: its loss grows ~1e6x
+    # in 150 steps, which the sustained-growth rule flags; the comparison needs the numbers)
+    kw = dict(batch_size=4.0, tau=tau, return_state=True, divergence_growth=None)
+    ref = ja.simulate(s, alg, 150, dense=True, **kw)
     assert not bool(ref.diverged)
     # two halves on the unrolled path, the second resumed from the state of the first
-    half = ja.simulate(s, alg, 75, batch_size=4.0, tau=tau, return_state=True)
-    rest = ja.simulate(s, alg, 75, batch_size=4.0, tau=tau, return_state=True, initial=half.state)
+    half = ja.simulate(s, alg, 75, **kw)
+    rest = ja.simulate(s, alg, 75, initial=half.state, **kw)
     for key in ("loss", "loss_at_gradient_point"):
         both = np.concatenate([getattr(half, key), getattr(rest, key)[1:]])
         np.testing.assert_allclose(both, getattr(ref, key), rtol=1e-12)

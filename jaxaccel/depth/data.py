@@ -71,7 +71,8 @@ def _load_diabetes_raw():
 
     spec = importlib.util.find_spec("sklearn")
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError("diabetes_regression needs scikit-learn (pip install scikit-learn)")
+        raise ModuleNotFoundError("diabetes_regression needs scikit-learn: pip install "
+                                  "'jaxaccel[data]' (or scikit-learn)")
     folder = os.path.join(list(spec.submodule_search_locations)[0], "datasets", "data")
     try:
         X = np.loadtxt(os.path.join(folder, "diabetes_data_raw.csv.gz"))

@@ -22,7 +22,8 @@ from jaxaccel import _validation as V
 from jaxaccel._typing import Scalar
 from jaxaccel.algorithms.base import MemoryAlgorithm
 from jaxaccel.io import save_npz
-from jaxaccel.moments.engine import MomentState, SimulationResult, initial_state
+from jaxaccel.moments.engine import (GROWTH_FACTOR, MomentState, SimulationResult,
+                                     initial_state, make_result)
 from jaxaccel.moments.simulate import simulate
 from jaxaccel.noise import NoiseModel, as_noise_model
 from jaxaccel.record import RecordSpec, record_steps
@@ -124,6 +125,8 @@ def run_long(
     tau = tuple(float(x) for x in np.asarray(noise.tau(np.float64)))
     bs_full = None if noise.is_full_batch else np.asarray(noise.batch_size, dtype=np.float64)
     expect = _fingerprint(spectrum, algorithm, steps, noise, rec, simulate_kwargs)
+    chunk_kwargs = dict(simulate_kwargs)
+    growth = chunk_kwargs.pop("divergence_growth", GROWTH_FACTOR)
     state = None
     loss, lossg = np.full(rec.shape, np.nan), np.full(rec.shape, np.nan)
     div_at = -1
@@ -147,9 +150,9 @@ def run_long(
             bs = bs_full
         else:
             bs = bs_full[t : t + n]
-        res = simulate(
+        res = simulate(  # the growth rule is judged once, on the whole curve (below)
             spectrum, algorithm, n, bs, tau, record=in_chunk, initial=state, return_state=True,
-            **simulate_kwargs,
+            divergence_growth=None, **chunk_kwargs,
         )
         got = np.asarray(res.steps)
         idx = np.searchsorted(rec, got)
@@ -171,7 +174,5 @@ def run_long(
     if div_at >= 0:
         loss = np.where(rec > div_at, np.inf, loss)
         lossg = np.where(rec > div_at, np.inf, lossg)
-    return SimulationResult(
-        jnp.asarray(rec), jnp.asarray(loss), jnp.asarray(lossg), jnp.asarray(div_at >= 0),
-        jnp.asarray(div_at), state,
-    )
+    return make_result(rec, jnp.asarray(loss), jnp.asarray(lossg), jnp.asarray(div_at >= 0),
+                       jnp.asarray(div_at, jnp.int32), state, growth_factor=growth)

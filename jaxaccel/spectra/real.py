@@ -16,7 +16,7 @@ import numpy as np
 
 from jaxaccel._typing import ArrayLike, Float
 from jaxaccel.fitting import PowerLawFit, fit_power_law
-from jaxaccel.spectra.spectrum import Spectrum, check_spectrum
+from jaxaccel.spectra.spectrum import PowerLaw, Spectrum, check_spectrum
 
 
 def relu_ntk(X: Float[ArrayLike, "n d"], bias: float = 1.0) -> Float[np.ndarray, "n n"]:
@@ -93,6 +93,13 @@ class SpectrumExponents(NamedTuple):
     nu_fit: PowerLawFit
     zeta_fit: PowerLawFit
     k_range: Tuple[int, int]
+
+    @property
+    def power_law(self) -> PowerLaw:
+        """The fitted :class:`~jaxaccel.PowerLaw` ``(nu, zeta, Lambda, Q)`` (constants from the
+        fits), to attach with :meth:`jaxaccel.Spectrum.with_power_law`."""
+        return PowerLaw(float(self.nu), float(self.zeta), float(self.nu_fit.constant),
+                        float(self.zeta_fit.constant))
 
 
 def fit_spectrum_exponents(spectrum: Spectrum, k_range: Optional[Tuple[int, int]] = None

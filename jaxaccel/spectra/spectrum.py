@@ -118,6 +118,26 @@ class Spectrum:
         return replace(self, eigenvalues=self.eigenvalues.astype(dtype),
                        c2=self.c2.astype(dtype), weights=self.weights.astype(dtype))
 
+    def with_power_law(self, power_law: Optional["PowerLaw"]) -> "Spectrum":
+        """The same spectrum with power-law metadata attached (e.g. the fitted
+        ``fit_spectrum_exponents(s).power_law`` of a kernel spectrum), so that the phase, the
+        loss exponent and the constants of the asymptotic theory apply to it.
+
+        Example:
+            >>> import jaxaccel as ja
+            >>> s = ja.Spectrum([1.0, 0.5], [1.0, 1.0]).with_power_law(ja.PowerLaw(2.0, 0.5, 1.0, 1.0))
+            >>> s.power_law.nu
+            2.0
+        """
+        if power_law is not None and not isinstance(power_law, PowerLaw):
+            raise ValueError("power_law must be a PowerLaw or None")
+        if power_law is not None:
+            for name, x in zip(("nu", "zeta", "Lambda", "Q"), power_law):
+                V.check_real_number(x, f"power_law.{name}")
+                if not (np.isfinite(x) and x > 0):
+                    raise ValueError(f"power_law.{name} must be finite and > 0, got {x!r}")
+        return replace(self, power_law=power_law)
+
     def __repr__(self) -> str:
         pl = f", power_law={self.power_law}" if self.power_law is not None else ""
         return f"Spectrum(N={self.size}, dtype={self.dtype}{pl})"

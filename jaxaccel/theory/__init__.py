@@ -12,7 +12,9 @@ from jaxaccel.theory.stability import noisy_stability as noisy_stability
 from jaxaccel.theory.stability import propagator_radius as propagator_radius
 from jaxaccel.theory.stability import spectral_radius as spectral_radius
 from jaxaccel.theory.stability import strict_stability as strict_stability
+from jaxaccel.theory.maps import BestPoint as BestPoint
 from jaxaccel.theory.maps import StabilityMap as StabilityMap
+from jaxaccel.theory.maps import best_grid_point as best_grid_point
 from jaxaccel.theory.maps import stability_map as stability_map
 from jaxaccel.theory.memory1 import CriticalScales as CriticalScales
 from jaxaccel.theory.memory1 import Memory1Circle as Memory1Circle

@@ -22,7 +22,7 @@ from jaxaccel._typing import ArrayLike, Float, Scalar
 from jaxaccel.algorithms.base import MemoryAlgorithm
 from jaxaccel.algorithms.memory1_forms import triplet_from_effective
 from jaxaccel.algorithms.presets import am1_form, gd, heavy_ball, memory1_triplet, nesterov
-from jaxaccel.moments.grid import validate_grid
+from jaxaccel.moments.grid import simulate_grid, validate_grid
 from jaxaccel.noise import NoiseModel, as_noise_model
 from jaxaccel.propagators.sums import memory1_sums, propagator_sums
 from jaxaccel.spectra.spectrum import Spectrum, check_spectrum
@@ -360,3 +360,58 @@ def stability_map(
     out = [x[:n_grid].reshape(shape) for x in out]
     phase, xi = power_law_phase(pl)
     return StabilityMap(fname, axes, fixed, *out, loss_exponent=xi, phase=phase)
+
+
+class BestPoint(NamedTuple):
+    """The best grid point of :func:`best_grid_point`.
+
+    Attributes:
+        params: ``{axis name: value}`` of the point.
+        index: its index in the grid.
+        loss: the simulated ``L_T`` there.
+        losses: ``grid_shape`` simulated ``L_T`` (``+inf`` where excluded).
+        stability: the :class:`StabilityMap` of the grid.
+    """
+
+    params: Dict[str, float]
+    index: Tuple[int, ...]
+    loss: float
+    losses: np.ndarray
+    stability: StabilityMap
+
+
+def best_grid_point(spectrum: Spectrum, family: Callable[..., MemoryAlgorithm],
+                    grid: Dict[str, Float[ArrayLike, "n"]], horizon: int,
+                    batch_size: Union[Scalar, NoiseModel] = 1.0,
+                    tau: Optional[Tuple[Scalar, Scalar]] = None, *, stable_only: bool = True,
+                    memory_budget: float = 2**28) -> BestPoint:
+    """The grid point with the smallest simulated loss ``L_T`` at ``horizon`` (by
+    :func:`jaxaccel.simulate_grid`), among the points the stability map calls (strictly and
+    noisily) stable when ``stable_only``; runs flagged as diverged are excluded. Works on any
+    spectrum (also without power-law metadata, where the map's ``C_L`` cannot rank points).
+
+    Example:
+        >>> import jaxaccel as ja
+        >>> s = ja.power_law_spectrum(200, nu=2.0, zeta=0.5)
+        >>> b = best_grid_point(s, ja.heavy_ball, {"alpha": [0.2, 1.0, 5.0], "beta": [0.0, 0.5]},
+        ...                     100, batch_size=10.0)
+        >>> b.params["alpha"] < 5.0, bool(b.loss < float(s.initial_loss))
+        (True, True)
+    """
+    if not callable(family) or isinstance(family, str):
+        raise ValueError("family must be a function params -> MemoryAlgorithm (e.g. ja.heavy_ball)")
+    horizon = V.check_positive_int(horizon, "horizon")
+    smap = stability_map(spectrum, family, grid, batch_size, tau, memory_budget=memory_budget)
+    res = simulate_grid(spectrum, family, grid, horizon, batch_size, tau,
+                        record=np.array([horizon]), memory_budget=memory_budget)
+    final = np.asarray(res.loss)[..., -1]
+    ok = np.isfinite(final) & ~np.asarray(res.diverged)
+    if stable_only:
+        ok &= np.asarray(smap.stable)
+    losses = np.where(ok, final, np.inf)
+    if not ok.any():
+        raise ValueError("no grid point is stable and non-divergent: widen the grid"
+                         + (" or pass stable_only=False" if stable_only else ""))
+    idx = np.unravel_index(int(np.argmin(losses)), losses.shape)
+    params = {name: float(vals[i]) for (name, vals), i in zip(res.axes.items(), idx)}
+    return BestPoint(params, tuple(int(i) for i in idx), float(losses[idx]), losses, smap)
