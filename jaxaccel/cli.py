@@ -235,7 +235,9 @@ def _simulate(args) -> int:
         arrays[f"steps_{i}"], arrays[f"loss_{i}"] = st, lo
     ja.io.save_npz(os.path.join(out, "simulate.npz"), **arrays)
     ja.io.save_json(os.path.join(out, "simulate.json"),
-                    {"config": cfg, "names": list(results), "table": table})
+                    {"config": cfg, "names": list(results), "table": table,
+                     "native_kernel": ja.native.status()._asdict(),
+                     "dtype": str(spec.dtype)})
     fig = _loss_figure(results, f"SE dynamics ({args.config})")
     ja.io.save_figure(os.path.join(out, "simulate.png"), fig)
     print(f"results written to {out}/simulate.{{npz,json,png}}")
@@ -334,7 +336,9 @@ def _map(args) -> int:
     ja.io.save_json(os.path.join(args.out, "map.json"),
                     {"family": args.family, "axes": [x[0], y[0]], "fixed": fixed, "nu": args.nu,
                      "zeta": args.zeta, "n": args.n, "batch_size": args.batch,
-                     "tau": [args.tau1, args.tau2], "phase": smap.phase, "seconds": dt})
+                     "tau": [args.tau1, args.tau2], "phase": smap.phase, "seconds": dt,
+                     "axis_specs": [args.x, args.y],
+                     "axis_values": {x[0]: x[1], y[0]: y[1]}})
     fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.4), layout="constrained")
     plotting.plot_map(smap, "margin", ax=axes[0], title="strict-stability margin")
     plotting.plot_map(smap, "C_L", ax=axes[1], title=r"predicted loss constant $C_L$")

@@ -103,17 +103,52 @@ def _jsonable(x):
     return x
 
 
-def save_json(path: str, data: Dict[str, Any]) -> str:
+def run_metadata() -> Dict[str, Any]:
+    """What a result was computed with: package versions, Python, JAX's backend and devices,
+    the float64 switch, the host and the time (UTC), for the ``metadata`` key of result files.
+
+    Example:
+        >>> m = run_metadata()
+        >>> sorted(m["packages"])[:3], isinstance(m["x64"], bool)
+        (['chex', 'jax', 'jaxaccel'], True)
+    """
+    import datetime
+    import importlib.metadata as md
+    import platform
+
+    import jax
+
+    packages = {}
+    for name in ("jaxaccel", "jax", "jaxlib", "numpy", "optax", "chex", "matplotlib"):
+        try:
+            packages[name] = md.version(name)
+        except md.PackageNotFoundError:
+            packages[name] = None
+    return {
+        "packages": packages,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "backend": jax.default_backend(),
+        "devices": [d.device_kind for d in jax.devices()],
+        "x64": bool(jax.config.jax_enable_x64),
+        "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def save_json(path: str, data: Dict[str, Any], metadata: bool = True) -> str:
     """Atomically write ``data`` as indented JSON (numpy/JAX values converted). NaN and
     infinite numbers are written as ``null`` (JSON has no NaN), so the file is valid JSON for
-    every reader.
+    every reader. With ``metadata`` (default) a ``"metadata"`` key records
+    :func:`run_metadata` (versions, backend, devices, float64), unless ``data`` has one.
 
     Example:
         >>> import json, os, tempfile, numpy as np
         >>> path = save_json(os.path.join(tempfile.mkdtemp(), "meta.json"), {"nu": np.float64(1.5)})
-        >>> json.load(open(path))
-        {'nu': 1.5}
+        >>> json.load(open(path))["nu"]
+        1.5
     """
+    if metadata and isinstance(data, dict) and "metadata" not in data:
+        data = {**data, "metadata": run_metadata()}
     text = json.dumps(_jsonable(data), indent=2, sort_keys=True, allow_nan=False)
     return _atomic(path, lambda f: f.write(text.encode()))
 
