@@ -23,10 +23,12 @@ from jax.sharding import Mesh, PartitionSpec as P
 
 from jaxaccel._typing import ArrayLike, Float, Scalar
 from jaxaccel.algorithms.base import MemoryAlgorithm
+from jaxaccel.moments import native as jn
 from jaxaccel.moments.engine import padded, pairs
 from jaxaccel.moments.sharded import shard_map
 from jaxaccel.moments.simulate import simulate
 from jaxaccel.noise import NoiseModel, as_noise_model
+from jaxaccel.progress import MIN_SECONDS, Progress, predicted_seconds
 from jaxaccel.record import RecordSpec, record_steps
 from jaxaccel.spectra.spectrum import Spectrum, check_spectrum
 
@@ -114,6 +116,7 @@ def simulate_grid(
     memory_budget: float = 2**30,
     mesh: Optional[Mesh] = None,
     axis: str = "cfg",
+    progress: bool = False,
     **simulate_kwargs: Any,
 ) -> GridResult:
     """Run :func:`~jaxaccel.simulate` for every point of a parameter grid.
@@ -126,6 +129,8 @@ def simulate_grid(
         steps, batch_size, tau, record: as in :func:`simulate` (grid axes override them).
         memory_budget: bytes available for the simultaneous states of one chunk.
         mesh: optional mesh; each chunk's configurations are split over its axis ``axis``.
+        progress: report progress on stderr (in ~10 parts of the grid) when the call is
+            predicted to take more than 10 s (:mod:`jaxaccel.progress`).
         **simulate_kwargs: forwarded to :func:`simulate` (``dtype``, ``divergence_threshold``).
 
     Example:
@@ -181,7 +186,23 @@ def simulate_grid(
 
         spec = P(None, axis)
         run_chunks = shard_map(run_chunks, mesh, (spec,) * len(xs), (spec,) * 4, check=False)
-    loss, lossg, div, div_at = jax.jit(run_chunks)(*xs)
+    compiled = jax.jit(run_chunks)
+    n_native = 1 if jn.current_platform() == "cpu" and 1 <= memory <= 4 else 0
+    if progress and predicted_seconds(spectrum.size * steps * n_cfg, bool(n_native)) > MIN_SECONDS:
+        per = max(1, -(-n_chunks // 10))  # ~10 parts of equal size (one compilation)
+        parts = [[x[i:i + per] for x in xs] for i in range(0, n_chunks, per)]
+        report = Progress("simulate_grid (configurations)", n_cfg)
+        outs = []
+        for part in parts:
+            short = per - part[0].shape[0]
+            if short:  # the last part: pad to the common shape, cut below
+                part = [jnp.concatenate([p, jnp.repeat(p[-1:], short, axis=0)]) for p in part]
+            outs.append([np.asarray(o)[:per - short] for o in compiled(*part)])
+            report.update(min((per - short) * chunk, n_cfg - report.done))
+        loss, lossg, div, div_at = (jnp.asarray(np.concatenate([o[k] for o in outs]))
+                                    for k in range(4))
+    else:
+        loss, lossg, div, div_at = compiled(*xs)
     steps_rec = jnp.asarray(record_steps(record, steps))
     unflat = lambda x: x.reshape((n_chunks * chunk,) + x.shape[2:])[:n_cfg].reshape(shape + x.shape[2:])  # noqa: E731
     return GridResult(axes, steps_rec, unflat(loss), unflat(lossg), unflat(div), unflat(div_at))

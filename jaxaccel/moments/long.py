@@ -24,7 +24,7 @@ from jaxaccel.algorithms.base import MemoryAlgorithm
 from jaxaccel.io import save_npz
 from jaxaccel.moments.engine import (GROWTH_FACTOR, MomentState, SimulationResult,
                                      initial_state, make_result)
-from jaxaccel.moments.simulate import simulate
+from jaxaccel.moments.simulate import register_chunked, simulate
 from jaxaccel.noise import NoiseModel, as_noise_model
 from jaxaccel.record import RecordSpec, record_steps
 from jaxaccel.spectra.spectrum import Spectrum
@@ -176,3 +176,6 @@ def run_long(
         lossg = np.where(rec > div_at, np.inf, lossg)
     return make_result(rec, jnp.asarray(loss), jnp.asarray(lossg), jnp.asarray(div_at >= 0),
                        jnp.asarray(div_at, jnp.int32), state, growth_factor=growth)
+
+
+register_chunked(run_long)

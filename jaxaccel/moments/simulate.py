@@ -21,6 +21,7 @@ from jaxaccel.moments import native as _native
 from jaxaccel.moments.engine import (MomentState, SimulationResult, make_result, prepare,
                                      run_scan)
 from jaxaccel.noise import NoiseModel
+from jaxaccel.progress import MIN_SECONDS, predicted_seconds
 from jaxaccel.record import RecordSpec
 from jaxaccel.spectra.spectrum import Spectrum
 
@@ -41,6 +42,7 @@ def simulate(
     dense: Optional[bool] = None,
     unroll: int = 4,
     kernel: str = "auto",
+    progress: bool = False,
 ) -> SimulationResult:
     """Evolve the SE second moments (Algorithm A, theory §3.4) and return the loss curve.
 
@@ -85,6 +87,10 @@ def simulate(
             layout) require that kernel and raise ``ValueError`` saying why it cannot be used.
             Derivatives always go through the scan. On a diverged native run the returned
             state is the one at the divergent step.
+        progress: report progress on stderr when the run is predicted to take more than 10 s
+            (:mod:`jaxaccel.progress`): it then runs in ~10 chunks of steps through
+            :func:`jaxaccel.run_long` (the same numbers; not under ``jit``/``vmap``, not with
+            ``initial``).
 
     Returns:
         :class:`SimulationResult`.
@@ -96,6 +102,14 @@ def simulate(
         >>> bool(r.loss[-1] < r.loss[0]), bool(r.diverged)
         (True, False)
     """
+    if progress and initial is None and V.is_concrete(algorithm.alpha):
+        native = _native.current_platform() == "cpu" and 1 <= algorithm.memory <= 4
+        if predicted_seconds(spectrum.size * steps, native) > MIN_SECONDS:
+            res = _chunked_with_progress(
+                spectrum, algorithm, steps, batch_size, tau, record, chunk_steps=-(-steps // 10),
+                progress=True, dtype=dtype, divergence_threshold=divergence_threshold,
+                divergence_growth=divergence_growth, dense=dense, unroll=unroll, kernel=kernel)
+            return res if return_state else res._replace(state=None)
     args, static, rec = prepare(
         spectrum, algorithm, steps, batch_size, tau, record, dtype, divergence_threshold,
         initial, return_state, dense, unroll,
@@ -139,3 +153,16 @@ _run_native = jax.jit(
 )
 
 
+
+#: the chunked runner used for ``progress=True`` (:func:`jaxaccel.run_long`); registered by
+#: :mod:`jaxaccel.moments.long`, which builds on this module (so it cannot be imported here)
+_CHUNKED = []
+
+
+def register_chunked(run_long) -> None:
+    """Called once by :mod:`jaxaccel.moments.long` with its ``run_long``."""
+    _CHUNKED[:] = [run_long]
+
+
+def _chunked_with_progress(*args, **kwargs):
+    return _CHUNKED[0](*args, **kwargs)

@@ -24,6 +24,7 @@ from jaxaccel.algorithms.memory1_forms import triplet_from_effective
 from jaxaccel.algorithms.presets import am1_form, gd, heavy_ball, memory1_triplet, nesterov
 from jaxaccel.moments.grid import simulate_grid, validate_grid
 from jaxaccel.noise import NoiseModel, as_noise_model
+from jaxaccel.progress import MIN_SECONDS, Progress, predicted_seconds
 from jaxaccel.propagators.sums import memory1_sums, propagator_sums
 from jaxaccel.spectra.spectrum import Spectrum, check_spectrum
 from jaxaccel.theory.asymptotics import loss_constant, power_law_phase
@@ -258,6 +259,7 @@ def stability_map(
     memory_budget: float = 2**28,
     grid_size: int = 128,
     refine_steps: int = 30,
+    progress: bool = False,
 ) -> StabilityMap:
     """Strict-stability margin, radius, ``U_Sigma``, ``alpha_eff`` and ``C_L`` on a parameter grid.
 
@@ -286,6 +288,8 @@ def stability_map(
         fixed: ``{name: scalar}`` parameters held fixed (not axes).
         memory_budget: bytes for the simultaneous temporaries of one chunk.
         grid_size, refine_steps: ``lambda`` grid and refinement of :func:`strict_stability`.
+        progress: report progress on stderr (in ~10 parts of the grid) when the map is
+            predicted to take more than 10 s (:mod:`jaxaccel.progress`).
 
     Returns:
         :class:`StabilityMap`.
@@ -356,7 +360,23 @@ def stability_map(
     cols = tuple(jnp.asarray(f, dtype) for f in flat)
     b_model = 1.0 if noise.is_full_batch else noise.batch_size
     b0 = jnp.asarray(1.0 if "batch_size" in axes else fixed.get("batch_size", b_model), dtype)
-    out = run(spectrum, fixed_vals, b0, tau_arr.astype(dtype), cols)
+    tau0 = tau_arr.astype(dtype)
+    # a rough cost: every point evaluates ~n_log + refine spectra-sized sums
+    if progress and predicted_seconds(n_pts * spectrum.size * (n_log + refine), False) > MIN_SECONDS:
+        per = chunk * max(1, -(-n_chunks // 10))  # ~10 equal parts (one compilation)
+        report = Progress("stability_map (grid points)", n_grid)
+        outs = []
+        for i in range(0, n_pts, per):
+            part = [c[i:i + per] for c in cols]
+            short = per - part[0].shape[0]
+            if short:
+                part = [jnp.concatenate([c, jnp.repeat(c[-1:], short)]) for c in part]
+            outs.append([np.asarray(o)[:per - short] for o in run(spectrum, fixed_vals, b0,
+                                                                   tau0, tuple(part))])
+            report.update(min(per - short, n_grid - report.done))
+        out = [jnp.asarray(np.concatenate([o[k] for o in outs])) for k in range(len(outs[0]))]
+    else:
+        out = run(spectrum, fixed_vals, b0, tau0, cols)
     out = [x[:n_grid].reshape(shape) for x in out]
     phase, xi = power_law_phase(pl)
     return StabilityMap(fname, axes, fixed, *out, loss_exponent=xi, phase=phase)
