@@ -25,3 +25,20 @@ def test_notebook_executes(path, tmp_path):
     client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError on the first failing cell
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
+def test_notebook_is_committed_executed(path):
+    """The committed notebook shows its results: every code cell ran (in order), there is at
+    least one figure, no error output, and a text cell explains what the figures show."""
+    import json
+
+    with open(path) as f:
+        nb = json.load(f)
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(c.get("execution_count") for c in code), "re-execute the notebook before committing"
+    outputs = [o for c in code for o in c.get("outputs", [])]
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+    assert not any(o.get("output_type") == "error" for o in outputs)
+    assert any("What" in "".join(c["source"]) and "show" in "".join(c["source"])
+               for c in nb["cells"] if c["cell_type"] == "markdown")
