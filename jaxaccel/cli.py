@@ -223,6 +223,8 @@ def _simulate(args) -> int:
                  else float(ja.fit_power_law(np.asarray(res.steps), loss, tuple(window)).exponent))
         results[name] = (np.asarray(res.steps), loss)
         table.append({"algorithm": name, "final_loss": float(loss[-1]), "slope": slope,
+                      "kernel": kernel_used(spec, alg, steps, cfg["batch_size"],
+                                            tuple(cfg["tau"])),
                       "diverged": diverged,
                       "diverged_at": int(res.diverged_at) if diverged else None,
                       "seconds": dt})
@@ -242,6 +244,25 @@ def _simulate(args) -> int:
     ja.io.save_figure(os.path.join(out, "simulate.png"), fig)
     print(f"results written to {out}/simulate.{{npz,json,png}}")
     return 0
+
+
+def kernel_used(spectrum: Any, algorithm: Any, steps: int, batch_size: Any,
+                tau: Tuple[float, float]) -> str:
+    """Which kernel ``simulate(kernel="auto")`` runs for these arguments: ``"xla"`` (the scan)
+    or ``"<platform>:<variant>"`` of :mod:`jaxaccel.moments.native`.
+
+    Example:
+        >>> kernel_used(ja.power_law_spectrum(10, nu=1.5, zeta=0.5), ja.gd(0.5), 5, 4.0,
+        ...             (1.0, -1.0))
+        'xla'
+    """
+    args, static, _ = ja.moments.engine.prepare(spectrum, algorithm, steps, batch_size, tau,
+                                                "all", None, 1e10, None, False, None, 4)
+    platform = ja.native.select("auto", static, args)
+    if platform is None:
+        return "xla"
+    return f"{platform}:" + ja.native.variant(platform, args[2].memory, static["stationary"],
+                                             args[3].ndim > 0, static["dense"])
 
 
 def _print_table(rows):

@@ -135,3 +135,18 @@ def test_digits_linearised_mc_follows_translation_invariant_se():
     late = np.asarray(r.steps) >= 30
     assert np.abs(ti[late] - 1).max() < 0.06, ti
     assert np.abs(ga[late] - 1).max() > 0.10, ga
+
+
+def test_without_scikit_learn_the_error_names_the_extra(monkeypatch):
+    """``pip install -e .`` alone has no scikit-learn: the digits and diabetes loaders say
+    which extra to install."""
+    import sys
+
+    from jaxaccel import depth
+
+    for mod in ("sklearn", "sklearn.datasets"):
+        monkeypatch.setitem(sys.modules, mod, None)
+    with pytest.raises(ModuleNotFoundError, match=r"jaxaccel\[data\]"):
+        ja.load_digits()
+    with pytest.raises(ModuleNotFoundError, match=r"jaxaccel\[data\]"):
+        depth.diabetes_regression()

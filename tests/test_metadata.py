@@ -24,6 +24,9 @@ def test_json_records_versions_backend_and_kernel(tmp_path):
     assert m["packages"]["jax"] and m["packages"]["jaxaccel"] == ja.__version__
     assert m["backend"] == "cpu" and m["x64"] is True and m["devices"]
     assert meta["dtype"] == "float64" and "available" in meta["native_kernel"]
+    kernels = {row["algorithm"]: row["kernel"] for row in meta["table"]}
+    if meta["native_kernel"]["available"]:
+        assert kernels == {"HB": "cpu:memory1", "AM1": "cpu:general"}
     # rebuild the run from the JSON alone and rerun it
     rebuilt = tmp_path / "rebuilt.json"
     keep = {k: meta["config"][k] for k in ("spectrum", "algorithms", "steps", "batch_size",
