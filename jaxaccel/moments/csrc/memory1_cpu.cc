@@ -90,19 +90,13 @@ class Barrier {
 
 // All steps of configuration c on nth threads, each owning a contiguous range of blocks. Every
 // thread sums all block sums itself (same order, same totals, same decisions); the block sums
-// are double-buffered by step parity, so one barrier per step suffices.
-template <typename T, bool SHIFT, bool UNIT>
-void run_config(const Args<T>& a, int c, int nth) {
-  const long long n = a.n, nb = (n + kBlock - 1) / kBlock;
-  const Coef<T> q = load_coef<T>(a.params + (a.par_pc ? (long long)c * kParams : 0));
-  const T* lam = a.lam + (a.lam_pc ? c * n : 0);
-  const T* w = a.wts + (a.wts_pc ? c * n : 0);
-  T* X11 = a.entries + 3 * c * n;
-  T* X12 = X11 + n;
-  T* X22 = X12 + n;
-  std::memcpy(X11, a.entries0 + (a.e0_pc ? 3 * c * n : 0), sizeof(T) * 3 * n);
+// are double-buffered by step parity, so one barrier per step suffices. observe(out) writes the
+// block sums of the initial state; step(k, G, b0, b1, out) advances blocks [b0, b1) by step k.
+template <typename T, typename Observe, typename Step>
+void drive(const Args<T>& a, int c, int nth, double thr, Observe observe, Step step) {
+  const long long nb = (a.n + kBlock - 1) / kBlock;
   std::vector<double> bs(4 * nb);
-  block_pass<T, SHIFT, UNIT, false>(q, n, lam, w, X11, X12, X22, T(0), 0, nb, bs.data());
+  observe(bs.data());
   double sl0, sg0;
   totals(bs.data(), nb, sl0, sg0);
   int ptr0;
@@ -114,9 +108,9 @@ void run_config(const Args<T>& a, int c, int nth) {
     int ptr = ptr0;
     long long div = -1;
     for (long long k = 0;; ++k) {
-      if (record_step<T>(a, c, sl, sg, q.thr, t0 + k, ptr, div, id == 0) || k == a.steps) break;
+      if (record_step<T>(a, c, sl, sg, thr, t0 + k, ptr, div, id == 0) || k == a.steps) break;
       double* out = bs.data() + 2 * nb * (k & 1);
-      block_pass<T, SHIFT, UNIT, true>(q, n, lam, w, X11, X12, X22, T(sg), b0, b1, out);
+      step(k, T(sg), b0, b1, out);
       barrier.wait();
       totals(out, nb, sl, sg);
     }
@@ -132,6 +126,27 @@ void run_config(const Args<T>& a, int c, int nth) {
   for (auto& th : pool) th.join();
 }
 
+// The tuned stationary memory-1 kernel: three entries per eigenvalue, one coefficient row.
+template <typename T, bool SHIFT, bool UNIT>
+void run_config(const Args<T>& a, int c, int nth) {
+  const long long n = a.n, nb = (n + kBlock - 1) / kBlock;
+  const Coef<T> q = load_coef<T>(a.params + (a.par_pc ? (long long)c * kParams : 0));
+  const T* lam = a.lam + (a.lam_pc ? c * n : 0);
+  const T* w = a.wts + (a.wts_pc ? c * n : 0);
+  T* X11 = a.entries + 3 * c * n;
+  T* X12 = X11 + n;
+  T* X22 = X12 + n;
+  std::memcpy(X11, a.entries0 + (a.e0_pc ? 3 * c * n : 0), sizeof(T) * 3 * n);
+  drive<T>(
+      a, c, nth, q.thr,
+      [&](double* out) {
+        block_pass<T, SHIFT, UNIT, false>(q, n, lam, w, X11, X12, X22, T(0), 0, nb, out);
+      },
+      [&](long long, T G, long long b0, long long b1, double* out) {
+        block_pass<T, SHIFT, UNIT, true>(q, n, lam, w, X11, X12, X22, G, b0, b1, out);
+      });
+}
+
 int hardware_threads() {
   const char* env = std::getenv("JAXACCEL_NUM_THREADS");
   const int want = env ? std::atoi(env) : 0;
@@ -139,11 +154,9 @@ int hardware_threads() {
 }
 
 // Configurations are spread over the threads; with fewer configurations than threads, each
-// run splits its eigenvalues (at least kPerThread per thread).
-template <typename T>
-void run_all(const Args<T>& a, bool shift, bool unit) {
-  auto one = shift ? (unit ? &run_config<T, true, true> : &run_config<T, true, false>)
-                   : (unit ? &run_config<T, false, true> : &run_config<T, false, false>);
+// run splits its eigenvalues (at least kPerThread per thread). one(a, c, nth) runs one.
+template <typename T, typename One>
+void run_configs(const Args<T>& a, One one) {
   const int hw = hardware_threads();
   if (a.C < hw) {
     const long long by_size = std::max(1LL, a.n / kPerThread);
@@ -157,6 +170,12 @@ void run_all(const Args<T>& a, bool shift, bool unit) {
       for (int c = id; c < a.C; c += hw) one(a, c, 1);
     });
   for (auto& th : pool) th.join();
+}
+
+template <typename T>
+void run_all(const Args<T>& a, bool shift, bool unit) {
+  run_configs(a, shift ? (unit ? &run_config<T, true, true> : &run_config<T, true, false>)
+                       : (unit ? &run_config<T, false, true> : &run_config<T, false, false>));
 }
 
 template <ffi::DataType DT>

@@ -43,6 +43,7 @@ struct Args {
   long long n, steps;
   int C, R;
   bool lam_pc, wts_pc, e0_pc, par_pc, t0_pc;  // operand given per configuration
+  long long rows = 1;  // coefficient rows per configuration (the general CPU kernel: 1 or steps)
 };
 
 // The handler's parameters after its context (same order as bind_operands).

@@ -94,23 +94,6 @@ inline StepM<T, K> step_coef(const double* row, const double* next) {
 
 #include "memory_m_steps.h"  // se_step_unrolled for K = 3, 4, 5 (generated, straight-line)
 
-template <typename T>
-struct ArgsM {
-  const T* lam;
-  const T* wts;
-  const T* entries0;
-  const double* params;
-  const int32_t* rec;
-  const int32_t* t0;
-  T* loss;
-  T* lossg;
-  int32_t* divat;
-  T* entries;
-  long long n, steps, rows;  // rows: coefficient rows per configuration (1 or steps)
-  int C, R;
-  bool lam_pc, wts_pc, e0_pc, par_pc, t0_pc;
-};
-
 // Block sums (lambda C11, lambda g) of blocks [b0, b1): of the state (STEP false, with the
 // read-out vector w) or of the state after one step (in place).
 template <typename T, int K, bool SHIFT, bool UNIT, bool STEP>
@@ -150,10 +133,9 @@ void block_pass_m(const StepM<T, K>& q, long long n, const T* lam, const T* wts,
   }
 }
 
-// All steps of configuration c on nth threads (the scheme of the memory-1 kernel: contiguous
-// block ranges, block sums double-buffered by step parity, totals in block order).
+// All steps of configuration c (the driver of the memory-1 kernel, memory1_cpu.cc).
 template <typename T, int K, bool SHIFT, bool UNIT>
-void run_config_m(const ArgsM<T>& a, int c, int nth) {
+void run_config_m(const Args<T>& a, int c, int nth) {
   constexpr int P = K * (K + 1) / 2;
   constexpr int Q = coef_size(K);
   const long long n = a.n, nb = (n + kBlock - 1) / kBlock;
@@ -166,60 +148,23 @@ void run_config_m(const ArgsM<T>& a, int c, int nth) {
   const T* w = a.wts + (a.wts_pc ? c * n : 0);
   T* X = a.entries + (long long)P * c * n;
   std::memcpy(X, a.entries0 + (a.e0_pc ? (long long)P * c * n : 0), sizeof(T) * P * n);
-  std::vector<double> bs(4 * nb);
   const StepM<T, K> q0 = coef(0);
-  block_pass_m<T, K, SHIFT, UNIT, false>(q0, n, lam, w, X, T(0), 0, nb, bs.data());
-  double sl0, sg0;
-  totals(bs.data(), nb, sl0, sg0);
-  int ptr0;
-  const long long t0 = start_step(a, c, ptr0);
-  Barrier barrier(nth);
-  auto worker = [&](int id) {
-    const long long b0 = nb * id / nth, b1 = nb * (id + 1) / nth;
-    double sl = sl0, sg = sg0;
-    int ptr = ptr0;
-    long long div = -1;
-    for (long long k = 0;; ++k) {
-      if (record_step<T>(a, c, sl, sg, q0.thr, t0 + k, ptr, div, id == 0) || k == a.steps) break;
-      const StepM<T, K> q = a.rows > 1 ? coef(k) : q0;
-      double* out = bs.data() + 2 * nb * (k & 1);
-      block_pass_m<T, K, SHIFT, UNIT, true>(q, n, lam, w, X, T(sg), b0, b1, out);
-      barrier.wait();
-      totals(out, nb, sl, sg);
-    }
-    if (id == 0) finish_config<T>(a, c, ptr, div);
-  };
-  if (nth == 1) {
-    worker(0);
-    return;
-  }
-  std::vector<std::thread> pool;
-  #pragma GCC unroll 32
-  for (int id = 1; id < nth; ++id) pool.emplace_back(worker, id);
-  worker(0);
-  for (auto& th : pool) th.join();
+  drive<T>(
+      a, c, nth, q0.thr,
+      [&](double* out) {
+        block_pass_m<T, K, SHIFT, UNIT, false>(q0, n, lam, w, X, T(0), 0, nb, out);
+      },
+      [&](long long k, T G, long long b0, long long b1, double* out) {
+        const StepM<T, K> q = a.rows > 1 ? coef(k) : q0;
+        block_pass_m<T, K, SHIFT, UNIT, true>(q, n, lam, w, X, G, b0, b1, out);
+      });
 }
 
 template <typename T, int K>
-void run_all_m(const ArgsM<T>& a, bool shift, bool unit) {
-  auto one = shift ? (unit ? &run_config_m<T, K, true, true> : &run_config_m<T, K, true, false>)
-                   : (unit ? &run_config_m<T, K, false, true> : &run_config_m<T, K, false, false>);
-  const int hw = hardware_threads();
-  if (a.C < hw) {
-    const long long by_size = std::max(1LL, a.n / kPerThread);
-    const int nth = (int)std::min<long long>(hw / a.C, by_size);
-    #pragma GCC unroll 32
-    for (int c = 0; c < a.C; ++c) one(a, c, std::max(1, nth));
-    return;
-  }
-  std::vector<std::thread> pool;
-  #pragma GCC unroll 32
-  for (int id = 0; id < hw; ++id)
-    pool.emplace_back([&, id] {
-      #pragma GCC unroll 32
-      for (int c = id; c < a.C; c += hw) one(a, c, 1);
-    });
-  for (auto& th : pool) th.join();
+void run_all_m(const Args<T>& a, bool shift, bool unit) {
+  run_configs(a, shift ? (unit ? &run_config_m<T, K, true, true> : &run_config_m<T, K, true, false>)
+                       : (unit ? &run_config_m<T, K, false, true>
+                               : &run_config_m<T, K, false, false>));
 }
 
 template <ffi::DataType DT>
@@ -231,7 +176,7 @@ ffi::Error memory_cpu_impl(ffi::Buffer<DT> lam, ffi::Buffer<DT> wts, ffi::Buffer
                            int64_t rows, int64_t shift, int64_t unit_weights) {
   using T = ffi::NativeType<DT>;
   if (K < 2 || K > 5) return ffi::Error::InvalidArgument("jaxaccel memory kernel: K must be 2..5");
-  ArgsM<T> a{};
+  Args<T> a{};
   const long long C = (long long)divat->element_count();
   const long long P = K * (K + 1) / 2, Q = coef_size((int)K);
   if (C < 1 || rows < 1) return ffi::Error::InvalidArgument("jaxaccel memory kernel: empty call");
