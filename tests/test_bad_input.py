@@ -85,7 +85,7 @@ def test_cli_bad_input_is_one_line_naming_the_field(case, argv, field, tmp_path,
 def test_save_json_writes_null_for_nan_and_inf(tmp_path):
     path = ja.io.save_json(str(tmp_path / "m.json"),
                            {"a": float("nan"), "b": [1.0, np.inf], "c": np.float64(-np.inf),
-                            "d": np.array([np.nan, 2.0])})
+                            "d": np.array([np.nan, 2.0])}, metadata=False)
     text = open(path).read()
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text) == {"a": None, "b": [1.0, None], "c": None, "d": [None, 2.0]}

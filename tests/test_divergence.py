@@ -33,6 +33,11 @@ def test_slow_am1_blow_up_is_flagged_with_its_onset(kernel):
     without = ja.simulate(S2, alg, 20_000, 10, record="log", kernel=kernel,
                           divergence_growth=None)
     assert not bool(without.diverged)
+    # a stable Heavy Ball on the same problem and horizon is not flagged
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        hb = ja.simulate(S2, ja.heavy_ball(0.4, 0.9), 20_000, 10, record="log", kernel=kernel)
+    assert not bool(hb.diverged)
 
 
 @pytest.mark.parametrize("a, b, batch", [(0.4, 0.9, 10.0), (1.0, 0.5, 10.0), (3.9, 0.99, None),

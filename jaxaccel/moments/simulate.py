@@ -25,6 +25,8 @@ from jaxaccel.progress import MIN_SECONDS, predicted_seconds
 from jaxaccel.record import RecordSpec
 from jaxaccel.spectra.spectrum import Spectrum
 
+__all__ = ["simulate"]
+
 
 def simulate(
     spectrum: Spectrum,
