@@ -207,9 +207,10 @@ def loss_curve_piecewise(spectrum, schedule: Callable, steps: int,
     head_rec = np.union1d(rec[rec <= t_dir], [t_dir])
     if batch_fn is not None:
         noise = as_noise_model(_batches(batch_fn, np.arange(t_dir)), noise.tau(), schedule=True)
+    # the growth rule is judged once, on the whole curve (make_result below)
     head = simulate(spectrum, direct_alg, t_dir, noise, record=head_rec, return_state=True,
-                  dense=False, divergence_threshold=divergence_threshold, dtype=dtype,
-                  kernel=kernel)
+                    dense=False, divergence_threshold=divergence_threshold,
+                    divergence_growth=None, dtype=dtype, kernel=kernel)
     loss = np.full(rec.shape, np.nan)
     lossg = np.full(rec.shape, np.nan)
     in_head = np.isin(head_rec, rec)
