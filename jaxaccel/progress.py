@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Callable, List, Sequence
+
+import numpy as np
+import jax.numpy as jnp
 
 #: calls predicted to finish faster than this print no progress
 MIN_SECONDS = 10.0
@@ -47,3 +51,26 @@ class Progress:
             pct = 100.0 * self.done / max(self.total, 1)
             print(f"[jaxaccel] {self.label}: {self.done}/{self.total} ({pct:.0f}%), "
                   f"{time.perf_counter() - self.t0:.1f} s", file=sys.stderr, flush=True)
+
+
+def in_parts(call: Callable, cols: Sequence, per: int, report: Progress,
+             units: Callable[[int], int]) -> List:
+    """``call(*cols)`` on consecutive slices of ``per`` rows (axis 0) of every array of
+    ``cols``, the last slice padded to the same shape (one compilation) and cut again; the
+    outputs are concatenated along axis 0. After each part ``report`` gets ``units(rows)``.
+
+    Example:
+        >>> out = in_parts(lambda x: (2 * x,), [jnp.arange(5.0)], 2, Progress("x", 5, False),
+        ...                lambda r: r)
+        >>> out[0].tolist()
+        [0.0, 2.0, 4.0, 6.0, 8.0]
+    """
+    outs = []
+    for i in range(0, cols[0].shape[0], per):
+        part = [c[i:i + per] for c in cols]
+        short = per - part[0].shape[0]
+        if short:
+            part = [jnp.concatenate([c, jnp.repeat(c[-1:], short, axis=0)]) for c in part]
+        outs.append([np.asarray(o)[:per - short] for o in call(*part)])
+        report.update(min(units(per - short), report.total - report.done))
+    return [jnp.asarray(np.concatenate([o[k] for o in outs])) for k in range(len(outs[0]))]

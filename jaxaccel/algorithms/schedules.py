@@ -31,15 +31,6 @@ from jaxaccel.algorithms.presets import am1_form, heavy_ball
 
 
 # ----------------------------------------------------------------------------- validation
-def _scalar(x, name):
-    """A float scalar (possibly traced), finite when concrete."""
-    x = V.as_float_array(x, name)
-    if x.ndim != 0:
-        raise ValueError(f"{name} must be a scalar, got shape {x.shape}")
-    V.check_finite(x, name)
-    return x
-
-
 def _require(x, name, ok, what):
     """Raise ``ValueError`` naming ``name`` when a concrete ``x`` fails ``ok``."""
     if V.is_concrete(x) and not bool(ok(np.asarray(x))):
@@ -105,7 +96,7 @@ def jacobi_schedule(a: Scalar, b: Scalar, L: Scalar) -> JacobiSchedule:
         >>> float(sch.alpha(0)), float(sch.beta(0))   # (a+b+2)/(L(a+1)), 0
         (0.8333333333333334, 0.0)
     """
-    a, b, L = _scalar(a, "a"), _scalar(b, "b"), _scalar(L, "L")
+    a, b, L = V.finite_scalar(a, "a"), V.finite_scalar(b, "b"), V.finite_scalar(L, "L")
     _require(a, "a", lambda x: x > -1, "> -1 (Jacobi weight must be integrable)")
     _require(b, "b", lambda x: x > -1, "> -1 (Jacobi weight must be integrable)")
     _require(L, "L", lambda x: x > 0, "> 0")
@@ -197,8 +188,8 @@ class AM1Schedule(NamedTuple):
 
 
 def _am1_checks(delta0, kappa, alpha0, theta, eta_kick, t0):
-    delta0, kappa, alpha0 = _scalar(delta0, "delta0"), _scalar(kappa, "kappa"), _scalar(alpha0, "alpha0")
-    theta, eta_kick, t0 = _scalar(theta, "theta"), _scalar(eta_kick, "eta_kick"), _scalar(t0, "t0")
+    delta0, kappa, alpha0 = V.finite_scalar(delta0, "delta0"), V.finite_scalar(kappa, "kappa"), V.finite_scalar(alpha0, "alpha0")
+    theta, eta_kick, t0 = V.finite_scalar(theta, "theta"), V.finite_scalar(eta_kick, "eta_kick"), V.finite_scalar(t0, "t0")
     _require(kappa, "kappa", lambda x: (x > 0) & (x < 1), "in the open interval (0, 1)")
     _require(delta0, "delta0", lambda x: x > 0, "> 0")
     _require(alpha0, "alpha0", lambda x: x > 0, "> 0 (a learning rate)")

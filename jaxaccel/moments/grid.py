@@ -28,7 +28,7 @@ from jaxaccel.moments.engine import padded, pairs
 from jaxaccel.moments.sharded import shard_map
 from jaxaccel.moments.simulate import simulate
 from jaxaccel.noise import NoiseModel, as_noise_model
-from jaxaccel.progress import MIN_SECONDS, Progress, predicted_seconds
+from jaxaccel.progress import MIN_SECONDS, Progress, in_parts, predicted_seconds
 from jaxaccel.record import RecordSpec, record_steps
 from jaxaccel.spectra.spectrum import Spectrum, check_spectrum
 
@@ -189,18 +189,9 @@ def simulate_grid(
     compiled = jax.jit(run_chunks)
     n_native = 1 if jn.current_platform() == "cpu" and 1 <= memory <= 4 else 0
     if progress and predicted_seconds(spectrum.size * steps * n_cfg, bool(n_native)) > MIN_SECONDS:
-        per = max(1, -(-n_chunks // 10))  # ~10 parts of equal size (one compilation)
-        parts = [[x[i:i + per] for x in xs] for i in range(0, n_chunks, per)]
-        report = Progress("simulate_grid (configurations)", n_cfg)
-        outs = []
-        for part in parts:
-            short = per - part[0].shape[0]
-            if short:  # the last part: pad to the common shape, cut below
-                part = [jnp.concatenate([p, jnp.repeat(p[-1:], short, axis=0)]) for p in part]
-            outs.append([np.asarray(o)[:per - short] for o in compiled(*part)])
-            report.update(min((per - short) * chunk, n_cfg - report.done))
-        loss, lossg, div, div_at = (jnp.asarray(np.concatenate([o[k] for o in outs]))
-                                    for k in range(4))
+        loss, lossg, div, div_at = in_parts(
+            compiled, xs, max(1, -(-n_chunks // 10)),  # ~10 parts of chunks
+            Progress("simulate_grid (configurations)", n_cfg), lambda rows: rows * chunk)
     else:
         loss, lossg, div, div_at = compiled(*xs)
     steps_rec = jnp.asarray(record_steps(record, steps))

@@ -24,7 +24,7 @@ from jaxaccel.algorithms.memory1_forms import triplet_from_effective
 from jaxaccel.algorithms.presets import am1_form, gd, heavy_ball, memory1_triplet, nesterov
 from jaxaccel.moments.grid import simulate_grid, validate_grid
 from jaxaccel.noise import NoiseModel, as_noise_model
-from jaxaccel.progress import MIN_SECONDS, Progress, predicted_seconds
+from jaxaccel.progress import MIN_SECONDS, Progress, in_parts, predicted_seconds
 from jaxaccel.propagators.sums import memory1_sums, propagator_sums
 from jaxaccel.spectra.spectrum import Spectrum, check_spectrum
 from jaxaccel.theory.asymptotics import loss_constant, power_law_phase
@@ -363,18 +363,9 @@ def stability_map(
     tau0 = tau_arr.astype(dtype)
     # a rough cost: every point evaluates ~n_log + refine spectra-sized sums
     if progress and predicted_seconds(n_pts * spectrum.size * (n_log + refine), False) > MIN_SECONDS:
-        per = chunk * max(1, -(-n_chunks // 10))  # ~10 equal parts (one compilation)
-        report = Progress("stability_map (grid points)", n_grid)
-        outs = []
-        for i in range(0, n_pts, per):
-            part = [c[i:i + per] for c in cols]
-            short = per - part[0].shape[0]
-            if short:
-                part = [jnp.concatenate([c, jnp.repeat(c[-1:], short)]) for c in part]
-            outs.append([np.asarray(o)[:per - short] for o in run(spectrum, fixed_vals, b0,
-                                                                   tau0, tuple(part))])
-            report.update(min(per - short, n_grid - report.done))
-        out = [jnp.asarray(np.concatenate([o[k] for o in outs])) for k in range(len(outs[0]))]
+        out = in_parts(lambda *part: run(spectrum, fixed_vals, b0, tau0, part), cols,
+                       chunk * max(1, -(-n_chunks // 10)),  # ~10 parts of whole chunks
+                       Progress("stability_map (grid points)", n_grid), lambda rows: rows)
     else:
         out = run(spectrum, fixed_vals, b0, tau0, cols)
     out = [x[:n_grid].reshape(shape) for x in out]

@@ -55,8 +55,10 @@ struct Args {
       ffi::ResultBuffer<ffi::U8> workspace, int64_t steps, int64_t mode, int64_t shift,     \
       int64_t unit_weights
 
+// The operands and results every SE kernel shares (lambda, weights, entries0, coefficients,
+// record, t0 -> loss, loss~, divergence step, entries).
 template <ffi::DataType DT, typename Binding>
-auto bind_operands(Binding b) {
+auto bind_buffers(Binding&& b) {
   return std::move(b)
       .template Arg<ffi::Buffer<DT>>()
       .template Arg<ffi::Buffer<DT>>()
@@ -67,7 +69,12 @@ auto bind_operands(Binding b) {
       .template Ret<ffi::Buffer<DT>>()
       .template Ret<ffi::Buffer<DT>>()
       .template Ret<ffi::Buffer<ffi::S32>>()
-      .template Ret<ffi::Buffer<DT>>()
+      .template Ret<ffi::Buffer<DT>>();
+}
+
+template <ffi::DataType DT, typename Binding>
+auto bind_operands(Binding&& b) {
+  return bind_buffers<DT>(std::move(b))
       .template Ret<ffi::Buffer<ffi::U8>>()
       .template Attr<int64_t>("steps")
       .template Attr<int64_t>("mode")
@@ -80,27 +87,40 @@ inline bool sized(size_t count, long long C, long long unit, bool& per_config) {
   return per_config || (long long)count == unit;
 }
 
-// Fill a from the buffers and check their sizes.
+// Fill a from the shared buffers and check their sizes: P state entries per eigenvalue and
+// `coefs` coefficients per configuration (`rows` of them per step for a schedule).
 template <ffi::DataType DT>
-ffi::Error unpack(Args<ffi::NativeType<DT>>& a, JAXACCEL_MEMORY1_PARAMS(DT)) {
-  (void)workspace; (void)mode; (void)shift; (void)unit_weights;
+ffi::Error fill_args(Args<ffi::NativeType<DT>>& a, ffi::Buffer<DT> lam, ffi::Buffer<DT> wts,
+                     ffi::Buffer<DT> entries0, ffi::Buffer<ffi::F64> params,
+                     ffi::Buffer<ffi::S32> rec, ffi::Buffer<ffi::S32> t0,
+                     ffi::ResultBuffer<DT> loss, ffi::ResultBuffer<DT> lossg,
+                     ffi::ResultBuffer<ffi::S32> divat, ffi::ResultBuffer<DT> entries,
+                     int64_t steps, long long P, long long coefs, long long rows) {
   const long long C = (long long)divat->element_count();
-  if (C < 1) return ffi::Error::InvalidArgument("jaxaccel memory1 kernel: no configurations");
-  const long long n = (long long)entries->element_count() / (3 * C);
+  if (C < 1 || rows < 1) return ffi::Error::InvalidArgument("jaxaccel SE kernel: empty call");
+  const long long n = (long long)entries->element_count() / (P * C);
   const long long R = (long long)loss->element_count() / C;
   if (!sized(lam.element_count(), C, n, a.lam_pc) || !sized(wts.element_count(), C, n, a.wts_pc) ||
-      !sized(entries0.element_count(), C, 3 * n, a.e0_pc) ||
-      !sized(params.element_count(), C, kParams, a.par_pc) ||
-      !sized(t0.element_count(), C, 1, a.t0_pc))
-    return ffi::Error::InvalidArgument("jaxaccel memory1 kernel: inconsistent operand sizes");
+      !sized(entries0.element_count(), C, P * n, a.e0_pc) ||
+      !sized(params.element_count(), C, coefs, a.par_pc) ||
+      !sized(t0.element_count(), C, 1, a.t0_pc) || (rows != 1 && rows < steps))
+    return ffi::Error::InvalidArgument("jaxaccel SE kernel: inconsistent operand sizes");
   if ((long long)rec.element_count() < R)
-    return ffi::Error::InvalidArgument("jaxaccel memory1 kernel: record array too short");
+    return ffi::Error::InvalidArgument("jaxaccel SE kernel: record array too short");
   a.lam = lam.typed_data(); a.wts = wts.typed_data(); a.entries0 = entries0.typed_data();
   a.params = params.typed_data(); a.rec = rec.typed_data(); a.t0 = t0.typed_data();
   a.loss = loss->typed_data(); a.lossg = lossg->typed_data(); a.divat = divat->typed_data();
   a.entries = entries->typed_data();
-  a.n = n; a.steps = steps; a.C = (int)C; a.R = (int)R;
+  a.n = n; a.steps = steps; a.rows = rows; a.C = (int)C; a.R = (int)R;
   return ffi::Error::Success();
+}
+
+// The memory-1 kernels: 3 entries, one row of kParams coefficients.
+template <ffi::DataType DT>
+ffi::Error unpack(Args<ffi::NativeType<DT>>& a, JAXACCEL_MEMORY1_PARAMS(DT)) {
+  (void)workspace; (void)mode; (void)shift; (void)unit_weights;
+  return fill_args<DT>(a, lam, wts, entries0, params, rec, t0, loss, lossg, divat, entries,
+                       steps, 3, kParams, 1);
 }
 
 // Start step of configuration c; ptr: index of its first recorded step at or after it.

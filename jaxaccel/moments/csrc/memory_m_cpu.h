@@ -177,23 +177,9 @@ ffi::Error memory_cpu_impl(ffi::Buffer<DT> lam, ffi::Buffer<DT> wts, ffi::Buffer
   using T = ffi::NativeType<DT>;
   if (K < 2 || K > 5) return ffi::Error::InvalidArgument("jaxaccel memory kernel: K must be 2..5");
   Args<T> a{};
-  const long long C = (long long)divat->element_count();
-  const long long P = K * (K + 1) / 2, Q = coef_size((int)K);
-  if (C < 1 || rows < 1) return ffi::Error::InvalidArgument("jaxaccel memory kernel: empty call");
-  const long long n = (long long)entries->element_count() / (P * C);
-  const long long R = (long long)loss->element_count() / C;
-  if (!sized(lam.element_count(), C, n, a.lam_pc) || !sized(wts.element_count(), C, n, a.wts_pc) ||
-      !sized(entries0.element_count(), C, P * n, a.e0_pc) ||
-      !sized(params.element_count(), C, rows * Q, a.par_pc) ||
-      !sized(t0.element_count(), C, 1, a.t0_pc) || (rows != 1 && rows < steps))
-    return ffi::Error::InvalidArgument("jaxaccel memory kernel: inconsistent operand sizes");
-  if ((long long)rec.element_count() < R)
-    return ffi::Error::InvalidArgument("jaxaccel memory kernel: record array too short");
-  a.lam = lam.typed_data(); a.wts = wts.typed_data(); a.entries0 = entries0.typed_data();
-  a.params = params.typed_data(); a.rec = rec.typed_data(); a.t0 = t0.typed_data();
-  a.loss = loss->typed_data(); a.lossg = lossg->typed_data(); a.divat = divat->typed_data();
-  a.entries = entries->typed_data();
-  a.n = n; a.steps = steps; a.rows = rows; a.C = (int)C; a.R = (int)R;
+  ffi::Error err = fill_args<DT>(a, lam, wts, entries0, params, rec, t0, loss, lossg, divat,
+                                 entries, steps, K * (K + 1) / 2, rows * coef_size((int)K), rows);
+  if (!err.success()) return err;
   const bool sh = shift != 0, un = unit_weights != 0;
   switch (K) {
     case 2: run_all_m<T, 2>(a, sh, un); break;
@@ -206,17 +192,7 @@ ffi::Error memory_cpu_impl(ffi::Buffer<DT> lam, ffi::Buffer<DT> wts, ffi::Buffer
 
 template <ffi::DataType DT>
 auto bind_m() {
-  return ffi::Ffi::Bind()
-      .template Arg<ffi::Buffer<DT>>()
-      .template Arg<ffi::Buffer<DT>>()
-      .template Arg<ffi::Buffer<DT>>()
-      .template Arg<ffi::Buffer<ffi::F64>>()
-      .template Arg<ffi::Buffer<ffi::S32>>()
-      .template Arg<ffi::Buffer<ffi::S32>>()
-      .template Ret<ffi::Buffer<DT>>()
-      .template Ret<ffi::Buffer<DT>>()
-      .template Ret<ffi::Buffer<ffi::S32>>()
-      .template Ret<ffi::Buffer<DT>>()
+  return bind_buffers<DT>(ffi::Ffi::Bind())
       .template Attr<int64_t>("steps")
       .template Attr<int64_t>("K")
       .template Attr<int64_t>("rows")
