@@ -133,6 +133,18 @@ from jaxaccel.reference import ntk_mlp_apply as ntk_mlp_apply
 from jaxaccel.reference import ntk_mlp_init as ntk_mlp_init
 from jaxaccel.reference import predict_se as predict_se
 
+# scaling laws: label noise, power-law random features, compute-optimal frontiers (theory §14)
+from jaxaccel.spectra import RandomFeatures as RandomFeatures
+from jaxaccel.spectra import power_law_features as power_law_features
+from jaxaccel.spectra import power_law_features_equivalent as power_law_features_equivalent
+from jaxaccel.theory import ExponentFit as ExponentFit
+from jaxaccel.theory import FrontierResult as FrontierResult
+from jaxaccel.theory import PLRFExponents as PLRFExponents
+from jaxaccel.theory import compute_frontier as compute_frontier
+from jaxaccel.theory import fit_exponent as fit_exponent
+from jaxaccel.theory import plrf_compute_optimal as plrf_compute_optimal
+from jaxaccel.reference import random_features_sgd as random_features_sgd
+
 from jaxaccel import io as io
 from jaxaccel import reference as reference
 

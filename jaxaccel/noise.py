@@ -10,6 +10,13 @@ exact for Gaussian data with ``(tau1, tau2) = (1, -1)`` and for translation-inva
 ``(1, 1)``. ``b = None`` means full batch (no noise: ``1/b = 0``); ``b`` may also be a per-step
 schedule ``b_t`` (where a function accepts one).
 
+**Label noise** (theory §3.5): with labels ``y = <x, w*> + eps``, ``eps`` independent of ``x``
+with mean 0 and variance ``sigma2``, the mini-batch gradient noise gains ``(sigma2 / b) H``
+(exactly, for any data distribution), so the injection of the moment recursion becomes
+``lambda_k (tau1 G_t + sigma2 - tau2 lambda_k g_k) / b``. The loss the engine reports stays the
+*excess* risk ``1/2 <w - w*, H (w - w*)>``; the *total* risk adds the irreducible ``sigma2 / 2``
+(:meth:`NoiseModel.irreducible_risk`).
+
 Every public function that takes ``batch_size`` and ``tau`` also accepts a :class:`NoiseModel`
 as ``batch_size`` (then ``tau`` is left out), and all of them validate through
 :func:`as_noise_model`, so the rules (positive finite ``b``, finite pair ``tau``) live here only.
@@ -32,13 +39,16 @@ GAUSSIAN_TAU = (1.0, -1.0)
 
 @pytree_dataclass
 class NoiseModel:
-    """Mini-batch noise of the SE approximation (15): ``b`` (or ``b_t``), ``tau1``, ``tau2``.
+    """Mini-batch noise of the SE approximation (15): ``b`` (or ``b_t``), ``tau1``, ``tau2``,
+    and the label-noise variance ``sigma2`` (theory §3.5).
 
     Args:
         batch_size: ``None`` (full batch, no noise), a positive number, or a ``(T,)`` array
             of per-step batch sizes (only where a schedule is accepted, e.g. ``simulate``).
         tau1, tau2: the SE coefficients; ``(1, -1)`` Gaussian data, ``(1, 1)``
             translation-invariant data.
+        sigma2: variance of the additive label noise (``>= 0``; ``0`` means noiseless labels).
+            It acts only through mini-batch noise: a full-batch run ignores it.
 
     Example:
         >>> nm = NoiseModel(10.0, 1.0, 1.0)
@@ -46,14 +56,18 @@ class NoiseModel:
         (0.1, False)
         >>> NoiseModel(None).is_full_batch
         True
+        >>> float(NoiseModel(10.0, sigma2=0.5).irreducible_risk())
+        0.25
     """
 
     batch_size: Optional[jax.Array]
     tau1: jax.Array
     tau2: jax.Array
+    sigma2: jax.Array
 
     def __init__(self, batch_size: Union[None, Scalar, Float[ArrayLike, "T"]] = None,
-                 tau1: Scalar = GAUSSIAN_TAU[0], tau2: Scalar = GAUSSIAN_TAU[1]):
+                 tau1: Scalar = GAUSSIAN_TAU[0], tau2: Scalar = GAUSSIAN_TAU[1],
+                 sigma2: Scalar = 0.0):
         if batch_size is not None:
             batch_size = V.as_float_array(batch_size, "batch_size")
             V.check_ndim(batch_size, "batch_size", (0, 1))
@@ -64,9 +78,16 @@ class NoiseModel:
             if x.ndim != 0:
                 raise ValueError(f"{name} must be a scalar, got shape {x.shape}")
             V.check_finite(x, name)
+        s2 = V.as_float_array(sigma2, "sigma2")
+        if s2.ndim != 0:
+            raise ValueError(f"sigma2 must be a scalar, got shape {s2.shape}")
+        V.check_finite(s2, "sigma2")
+        if V.is_concrete(s2) and float(s2) < 0:
+            raise ValueError(f"sigma2 must be >= 0 (a variance), got {float(s2)}")
         self.batch_size = batch_size
         self.tau1 = V.as_float_array(tau1, "tau1")
         self.tau2 = V.as_float_array(tau2, "tau2")
+        self.sigma2 = s2
 
     @property
     def is_full_batch(self) -> bool:
@@ -81,6 +102,20 @@ class NoiseModel:
     def tau(self, dtype=None) -> jax.Array:
         """``(tau1, tau2)`` as a ``(2,)`` array."""
         return jnp.stack([self.tau1, self.tau2]).astype(dtype or jnp.result_type(float))
+
+    @property
+    def has_label_noise(self) -> bool:
+        """Whether ``sigma2`` may be nonzero (a traced value counts as nonzero)."""
+        return not (V.is_concrete(self.sigma2) and float(self.sigma2) == 0.0)
+
+    def coefficients(self, dtype=None) -> jax.Array:
+        """``(tau1, tau2, sigma2)`` as a ``(3,)`` array: what the moment kernels read."""
+        return jnp.stack([self.tau1, self.tau2, self.sigma2]).astype(
+            dtype or jnp.result_type(float))
+
+    def irreducible_risk(self) -> jax.Array:
+        """``sigma2 / 2``: the total risk is the excess risk (the engine's loss) plus this."""
+        return 0.5 * self.sigma2
 
     def inverse_batch(self, dtype=None, steps: Optional[int] = None) -> jax.Array:
         """``1/b`` (``0`` for full batch); a ``(steps,)`` array for a batch schedule.
@@ -151,6 +186,13 @@ def as_noise_model(batch_size: Union[None, Scalar, Float[ArrayLike, "T"], NoiseM
 def tau2_is_zero(noise: NoiseModel) -> bool:
     """Whether ``tau2 = 0`` is known eagerly (a concrete zero); traced values count as nonzero."""
     return V.is_concrete(noise.tau2) and float(noise.tau2) == 0.0
+
+
+def reject_label_noise(noise: NoiseModel, where: str) -> None:
+    """``ValueError`` when ``noise`` carries label noise that ``where`` does not model."""
+    if noise.has_label_noise:
+        raise ValueError(f"sigma2 (label noise) is not supported by {where}; use simulate, "
+                         "loss_curve or predict_loss")
 
 
 __all__ = ["NoiseModel", "as_noise_model", "GAUSSIAN_TAU"]

@@ -4,11 +4,13 @@ Per eigenvalue ``lambda_k`` the second-moment block ``C^(k)`` of ``(w - w*, u)``
 
 .. math::
     C^{(k)}_{t+1} = S_{\\lambda_k} C^{(k)}_t S_{\\lambda_k}^T
-      + \\frac{\\lambda_k}{b_t}\\big(\\tau_1 G_t - \\tau_2 \\lambda_k g_k\\big) v v^T,\\qquad
+      + \\frac{\\lambda_k}{b_t}\\big(\\tau_1 G_t + \\sigma^2 - \\tau_2 \\lambda_k g_k\\big) v v^T,\\qquad
     g_k = \\bar w^T C^{(k)} \\bar w,\\quad G_t = \\sum_j \\lambda_j g_j,
 
-with ``L_t = 1/2 sum_k lambda_k C^(k)_11`` and ``L~_t = G_t / 2`` (§3.3, eq. (A)).
-With spectrum weights ``m_k`` (aggregated nodes) the ``tau1`` term is multiplied by ``m_k``.
+with ``L_t = 1/2 sum_k lambda_k C^(k)_11`` and ``L~_t = G_t / 2`` (§3.3, eq. (A)); ``sigma^2`` is
+the label-noise variance (§3.5; ``L_t`` is then the excess risk).
+With spectrum weights ``m_k`` (aggregated nodes) the ``tau1`` and ``sigma^2`` terms are
+multiplied by ``m_k``.
 
 This module is the engine's *internal interface*: its names without a leading underscore
 (:class:`MomentState`, :class:`SimulationResult`, :func:`initial_state`, :func:`padded`,
@@ -153,9 +155,11 @@ def _unrolled_update(C, G, lam, m, S0, v, w, inv_b, tau, has_shift, noisy):
     T = [[sum(S[i][k] * get(k, l) for k in range(K)) for l in range(K)] for i in range(K)]
     if noisy:
         g = _quad(C, w, K) if has_shift else C[(0, 0)]
-        # lambda/b (tau1 G m - tau2 lambda g), grouped so that the two loop-invariant
+        # lambda/b ((tau1 G + sigma2) m - tau2 lambda g), grouped so that the loop-invariant
         # per-eigenvalue factors are formed once, outside the time loop
-        noise = G * ((inv_b * tau[0]) * (lam * m)) - ((inv_b * tau[1]) * (lam * lam)) * g
+        lm = lam * m
+        noise = (G * ((inv_b * tau[0]) * lm) + (inv_b * tau[2]) * lm
+                 - ((inv_b * tau[1]) * (lam * lam)) * g)
     new = {}
     for i, j in pairs(K):
         val = sum(T[i][l] * S[j][l] for l in range(K))
@@ -171,7 +175,7 @@ def _dense_update(C, G, lam, m, S0, v, w, inv_b, tau, has_shift, noisy):
     new = jnp.einsum("nik,nkl,njl->nij", S, C, S)
     if noisy:
         g = jnp.einsum("i,nij,j->n", w, C, w)
-        noise = lam * inv_b * (tau[0] * G * m - tau[1] * lam * g)
+        noise = lam * inv_b * ((tau[0] * G + tau[2]) * m - tau[1] * lam * g)
         new = new + noise[:, None, None] * (v[:, None] * v[None, :])
     return new
 
@@ -384,7 +388,7 @@ def prepare(
         alg = alg.map_leaves(lambda x: x[start : start + steps])
     noise = as_noise_model(batch_size, tau, schedule=True)
     inv_b, noisy = noise.inverse_batch(dtype, steps), not noise.is_full_batch
-    tau_arr = noise.tau(dtype)
+    tau_arr = noise.coefficients(dtype)  # (tau1, tau2, sigma2)
     if not (np.isfinite(divergence_threshold) and divergence_threshold > 0):
         raise ValueError("divergence_threshold must be finite and > 0")
     rec = record_steps(record, steps, start)

@@ -7,7 +7,8 @@ jitted program runs ``lax.map`` over the chunks and ``vmap`` inside each chunk, 
 any size runs without running out of memory and without recompiling per value. With a
 ``mesh``, the configurations of each chunk are split across devices.
 
-The axis names ``batch_size``, ``tau1`` and ``tau2`` are reserved: they sweep the noise model
+The axis names ``batch_size``, ``tau1``, ``tau2`` and ``sigma2`` (label noise) are reserved: they
+sweep the noise model
 instead of the algorithm.
 """
 
@@ -32,7 +33,7 @@ from jaxaccel.progress import MIN_SECONDS, Progress, in_parts, predicted_seconds
 from jaxaccel.record import RecordSpec, record_steps
 from jaxaccel.spectra.spectrum import Spectrum, check_spectrum
 
-SIMULATION_AXES = ("batch_size", "tau1", "tau2")
+SIMULATION_AXES = ("batch_size", "tau1", "tau2", "sigma2")
 
 
 class GridResult(NamedTuple):
@@ -59,7 +60,7 @@ def validate_grid(
     """Check a grid (non-empty dict of non-empty finite 1-D axes with known names).
 
     ``family_params``, when given, are the allowed axis names (besides
-    ``batch_size``, ``tau1``, ``tau2``). Returns the axes as float64 arrays; a bad grid
+    ``batch_size``, ``tau1``, ``tau2``, ``sigma2``). Returns the axes as float64 arrays; a bad grid
     raises ``ValueError``.
 
     Example:
@@ -160,11 +161,12 @@ def simulate_grid(
     def one(values):
         kw = dict(zip(names, values))
         bs = kw.pop("batch_size", noise.batch_size)
-        t = (kw.pop("tau1", noise.tau1), kw.pop("tau2", noise.tau2))
+        nm = NoiseModel(bs, kw.pop("tau1", noise.tau1), kw.pop("tau2", noise.tau2),
+                        kw.pop("sigma2", noise.sigma2))
         alg = family(**kw)
         if not isinstance(alg, MemoryAlgorithm):
             raise ValueError("family must return a MemoryAlgorithm")
-        r = simulate(spectrum, alg, steps, bs, t, record, **simulate_kwargs)
+        r = simulate(spectrum, alg, steps, nm, None, record, **simulate_kwargs)
         return r.loss, r.loss_at_gradient_point, r.diverged, r.diverged_at
 
     # a concrete call validates the family and names once, and fixes the memory size

@@ -47,7 +47,10 @@ def _fingerprint(spectrum, algorithm, steps, noise, rec, simulate_kwargs):
     bs = np.asarray(np.nan) if noise.is_full_batch else np.asarray(noise.batch_size, np.float64)
     fp = dict(eigenvalues=spectrum.eigenvalues, c2=spectrum.c2, weights=spectrum.weights,
               zero_shift=bool(algorithm.zero_shift), batch_size=bs,
-              tau=np.asarray(noise.tau(np.float64)), dtype=np.asarray(dtype), record=rec,
+              # (tau1, tau2), and sigma2 after them when there is label noise (so checkpoints
+              # without label noise keep their fingerprint)
+              tau=np.asarray(noise.coefficients(np.float64) if noise.has_label_noise
+                             else noise.tau(np.float64)), dtype=np.asarray(dtype), record=rec,
               total_steps=np.asarray(steps),
               dense=np.asarray(str(simulate_kwargs.get("dense"))),
               kernel=np.asarray(str(simulate_kwargs.get("kernel", "auto"))),
@@ -122,7 +125,6 @@ def run_long(
     checkpoint_every = V.check_positive_int(checkpoint_every, "checkpoint_every")
     rec = record_steps(record, steps)
     noise = as_noise_model(batch_size, tau, schedule=True)
-    tau = tuple(float(x) for x in np.asarray(noise.tau(np.float64)))
     bs_full = None if noise.is_full_batch else np.asarray(noise.batch_size, dtype=np.float64)
     expect = _fingerprint(spectrum, algorithm, steps, noise, rec, simulate_kwargs)
     chunk_kwargs = dict(simulate_kwargs)
@@ -150,8 +152,9 @@ def run_long(
             bs = bs_full
         else:
             bs = bs_full[t : t + n]
+        chunk_noise = NoiseModel(bs, noise.tau1, noise.tau2, noise.sigma2)
         res = simulate(  # the growth rule is judged once, on the whole curve (below)
-            spectrum, algorithm, n, bs, tau, record=in_chunk, initial=state, return_state=True,
+            spectrum, algorithm, n, chunk_noise, record=in_chunk, initial=state, return_state=True,
             divergence_growth=None, **chunk_kwargs,
         )
         got = np.asarray(res.steps)

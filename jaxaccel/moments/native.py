@@ -368,7 +368,8 @@ def select(kernel: str, static: dict, args: tuple) -> Optional[str]:
 
 def coefficients(alg, inv_b, tau, threshold) -> jax.Array:
     """The 12 float64 kernel coefficients (``csrc/memory1_step.h``): ``S0`` (row-major), ``v``,
-    ``wbar``, ``tau1/b``, ``tau2/b``, the divergence threshold and a pad (traced; vmappable).
+    ``wbar``, ``tau1/b``, ``tau2/b``, the divergence threshold and ``sigma2/b`` (traced;
+    vmappable). ``tau`` is ``(tau1, tau2)`` or ``(tau1, tau2, sigma2)``.
 
     Example:
         >>> import jaxaccel as ja
@@ -378,8 +379,14 @@ def coefficients(alg, inv_b, tau, threshold) -> jax.Array:
     S0, v, w = alg.transition_parts()
     f = lambda x: jnp.reshape(jnp.asarray(x, jnp.float64), (-1,))  # noqa: E731
     return jnp.concatenate([
-        f(S0), f(v), f(w), f(inv_b * tau[0]), f(inv_b * tau[1]), f(threshold), jnp.zeros(1),
+        f(S0), f(v), f(w), f(inv_b * tau[0]), f(inv_b * tau[1]), f(threshold),
+        f(inv_b * _sigma2(tau)),
     ])
+
+
+def _sigma2(tau):
+    """``sigma2`` of a ``(tau1, tau2[, sigma2])`` array (``0`` without label noise)."""
+    return tau[2] if jnp.shape(tau)[0] > 2 else jnp.zeros((), jnp.asarray(tau).dtype)
 
 
 def variant(platform: str, memory: int, stationary: bool, per_step_batch: bool,
@@ -398,22 +405,22 @@ def variant(platform: str, memory: int, stationary: bool, per_step_batch: bool,
 
 
 def general_coefficients(alg, inv_b, tau, threshold, rows: int) -> jax.Array:
-    """``(rows, K^2 + 2K + 3)`` float64 rows of the general kernel (``csrc/memory_m_cpu.h``):
-    ``S0`` (row-major), ``v``, ``wbar``, ``tau1/b_t``, ``tau2/b_t``, the threshold; one row per
-    step of a schedule (``rows = steps``) or a single row.
+    """``(rows, K^2 + 2K + 4)`` float64 rows of the general kernel (``csrc/memory_m_cpu.h``):
+    ``S0`` (row-major), ``v``, ``wbar``, ``tau1/b_t``, ``tau2/b_t``, the threshold,
+    ``sigma2/b_t``; one row per step of a schedule (``rows = steps``) or a single row.
 
     Example:
         >>> import jaxaccel as ja
         >>> general_coefficients(ja.heavy_ball(0.5, 0.9), 0.1, jnp.array([1.0, -1.0]), 10.0,
         ...                      1).tolist()
-        [[1.0, 0.9, 0.0, 0.9, -0.5, -0.5, 1.0, 0.0, 0.1, -0.1, 10.0]]
+        [[1.0, 0.9, 0.0, 0.9, -0.5, -0.5, 1.0, 0.0, 0.1, -0.1, 10.0, 0.0]]
     """
     S0, v, w = alg.transition_parts()
     K = alg.memory + 1
     f64 = lambda x, tail: jnp.broadcast_to(jnp.asarray(x, jnp.float64), (rows,) + tail)  # noqa: E731
     cols = [f64(S0, (K, K)).reshape(rows, K * K), f64(v, (K,)), f64(w, (K,)),
             f64(inv_b * tau[0], ())[:, None], f64(inv_b * tau[1], ())[:, None],
-            f64(threshold, ())[:, None]]
+            f64(threshold, ())[:, None], f64(inv_b * _sigma2(tau), ())[:, None]]
     return jnp.concatenate(cols, axis=1)
 
 

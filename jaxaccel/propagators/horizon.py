@@ -41,7 +41,7 @@ from jaxaccel.algorithms.base import MemoryAlgorithm
 from jaxaccel.algorithms.polynomials import effective_learning_rate
 from jaxaccel.moments.engine import SimulationResult, make_result, padded
 from jaxaccel.moments.simulate import simulate
-from jaxaccel.noise import as_noise_model
+from jaxaccel.noise import as_noise_model, reject_label_noise
 from jaxaccel.propagators.operator import packet_vectors, shifted_matrix
 from jaxaccel.record import record_steps
 from jaxaccel.spectra.spectrum import check_spectrum
@@ -198,6 +198,7 @@ def loss_curve_piecewise(spectrum, schedule: Callable, steps: int,
         raise ValueError(f"max_variation must be finite and > 0, got {max_variation!r}")
     batch_fn = batch_size if callable(batch_size) else None
     noise = as_noise_model(None if batch_fn else batch_size, tau)
+    reject_label_noise(noise, "loss_curve(method='piecewise')")
     rec = record_steps(record, steps)
     if rec.size > MAX_RECORDED:
         raise ValueError(f"record gives {rec.size} steps: method='piecewise' records at most "

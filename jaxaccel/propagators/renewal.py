@@ -128,11 +128,18 @@ class _BandedConvolution:
         return y
 
 
-def renewal(props: Propagators, method: str = "auto") -> RenewalResult:
+def renewal(props: Propagators, method: str = "auto",
+            label_noise: Optional[Tuple[Any, Any]] = None) -> RenewalResult:
     """Solve the renewal (Volterra) equations of theory §4.4 for ``t = 0..T``.
 
     .. math::  \\tilde L_t = \\tfrac12\\tilde V_{t+1} + \\sum_{s=0}^{t-1}\\tilde U_{t-s}\\tilde L_s,
                \\qquad L_t = \\tfrac12 V_{t+1} + \\sum_{s=0}^{t-1} U_{t-s}\\tilde L_s .
+
+    With label noise (theory §3.5) both equations gain the forcing
+    ``sigma2/2 sum_{n=1}^{t} Ubar~_n`` and ``sigma2/2 sum_{n=1}^{t} Ubar_n``, where ``Ubar`` are
+    the noise propagators with ``tau1 = 1``: pass ``label_noise=(sigma2, unit_props)``
+    (``unit_props`` the :class:`Propagators` computed with ``tau1 = 1``; :func:`loss_curve`
+    does this).
 
     Methods: ``"direct"`` (``O(T^2)``, jitted ``fori_loop`` of dot products), ``"fft"``
     (banded FFT online convolution, ``O(T log^2 T)``, NumPy; agrees with ``"direct"`` to
@@ -169,16 +176,28 @@ def renewal(props: Propagators, method: str = "auto") -> RenewalResult:
     if method == "auto":
         method = "direct" if T1 < 4096 else "fft"
     U, Ut, Vv, Vt = (np.asarray(x, dtype=np.float64) for x in props[1:])
+    f_t, f = 0.5 * Vt, 0.5 * Vv
+    if label_noise is not None:
+        sigma2, unit = label_noise
+        sigma2 = float(sigma2)
+        if not (np.isfinite(sigma2) and sigma2 >= 0):
+            raise ValueError(f"sigma2 must be a finite number >= 0, got {sigma2}")
+        if not (isinstance(unit, Propagators) and np.array_equal(np.asarray(unit.times), times)):
+            raise ValueError("label_noise must be (sigma2, Propagators at the same times)")
+        # sum_{s<t} Ubar_{t-s} = sum_{n=1}^{t} Ubar_n; the entry for lag n is at index n - 1
+        cum = lambda x: np.concatenate([[0.0], np.cumsum(np.asarray(x, np.float64))[:-1]])  # noqa: E731
+        f_t = f_t + 0.5 * sigma2 * cum(unit.U_tilde)
+        f = f + 0.5 * sigma2 * cum(unit.U)
     if method == "direct":
-        lt, l = _renewal_direct_kernel(jnp.asarray(0.5 * Vt), jnp.asarray(Ut),
-                                       jnp.asarray(0.5 * Vv), jnp.asarray(U))
+        lt, l = _renewal_direct_kernel(jnp.asarray(f_t), jnp.asarray(Ut),
+                                       jnp.asarray(f), jnp.asarray(U))
         return RenewalResult(np.asarray(l), np.asarray(lt))
     bc = _BandedConvolution(Ut, T1)
     with np.errstate(over="ignore", invalid="ignore"):
-        lt = bc.run(0.5 * Vt)
-        if np.array_equal(U, Ut) and np.array_equal(Vv, Vt):
+        lt = bc.run(f_t)
+        if np.array_equal(U, Ut) and np.array_equal(f, f_t):
             return RenewalResult(lt.copy(), lt)
-        l = _BandedConvolution(U, T1).run(0.5 * Vv, lt)
+        l = _BandedConvolution(U, T1).run(f, lt)
     return RenewalResult(l, lt)
 
 
@@ -211,7 +230,9 @@ def loss_curve(spectrum: Spectrum, algorithm: Union[MemoryAlgorithm, Callable[..
         spectrum: the problem.
         algorithm: stationary algorithm.
         steps: horizon ``T`` (positive int).
-        batch_size: positive scalar or ``None``.
+        batch_size: positive scalar, ``None`` or a :class:`~jaxaccel.NoiseModel` (its
+            ``sigma2`` adds the label-noise forcing of theory §3.5; ``loss`` is then the
+            excess risk).
         tau: ``(tau1, tau2)``.
         record: steps to return, as in :func:`~jaxaccel.simulate`.
         propagator_method: see :func:`propagator_sequences`.
@@ -243,8 +264,15 @@ def loss_curve(spectrum: Spectrum, algorithm: Union[MemoryAlgorithm, Callable[..
     if not (np.isfinite(divergence_threshold) and divergence_threshold > 0):
         raise ValueError("divergence_threshold must be finite and > 0")
     rec = record_steps(record, steps)
-    props = propagator_sequences(spectrum, algorithm, steps, batch_size, tau, method=propagator_method)
-    res = renewal(props, method=renewal_method)
+    noise = as_noise_model(batch_size, tau)
+    props = propagator_sequences(spectrum, algorithm, steps, noise, method=propagator_method)
+    label = None
+    if noise.has_label_noise and not noise.is_full_batch:
+        unit = NoiseModel(noise.batch_size, 1.0, noise.tau2)
+        same = V.is_concrete(noise.tau1) and float(noise.tau1) == 1.0
+        label = (noise.sigma2, props if same else propagator_sequences(
+            spectrum, algorithm, steps, unit, method=propagator_method))
+    res = renewal(props, method=renewal_method, label_noise=label)
     L, Lt = res.loss, res.loss_at_gradient_point
     thr = divergence_threshold * max(float(spectrum.initial_loss), np.finfo(np.float64).tiny)
     with np.errstate(invalid="ignore"):

@@ -80,7 +80,7 @@ def _has_memory_state(state) -> bool:
     )
 
 
-def _path(key, data, e0, rec, threshold, alg, tx, batch_size):
+def _path(key, data, e0, rec, threshold, alg, tx, batch_size, noise_sd=None):
     """One stochastic trajectory: the recorded ``(L_t, L~_t)``, a divergence flag and the first
     flagged recorded step (``_NEVER`` if none).
 
@@ -103,8 +103,12 @@ def _path(key, data, e0, rec, threshold, alg, tx, batch_size):
 
     def step(t, carry):
         y, st = carry
-        x = data.sample(jax.random.fold_in(key, t), batch_size)
-        g = x.T @ (x @ y) / batch_size
+        kt = jax.random.fold_in(key, t)
+        x = data.sample(kt, batch_size)
+        r = x @ y
+        if noise_sd is not None:  # label noise: residual x^T (w - w*) - eps (theory §3.5)
+            r = r - noise_sd * jax.random.normal(jax.random.fold_in(kt, 1), r.shape, r.dtype)
+        g = x.T @ r / batch_size
         upd, st = tx.update(g, st, y)
         return optax.apply_updates(y, upd), st
 
@@ -121,10 +125,10 @@ def _path(key, data, e0, rec, threshold, alg, tx, batch_size):
 
 
 @functools.partial(jax.jit, static_argnames=("tx", "batch_size", "chunk", "n_chunks"))
-def _mc(key, data, e0, rec, threshold, alg, *, tx, batch_size, chunk, n_chunks):
+def _mc(key, data, e0, rec, threshold, alg, noise_sd, *, tx, batch_size, chunk, n_chunks):
     path = functools.partial(
         _path, data=data, e0=e0, rec=rec, threshold=threshold, alg=alg, tx=tx,
-        batch_size=batch_size,
+        batch_size=batch_size, noise_sd=noise_sd,
     )
 
     def one_chunk(acc, i):
@@ -151,6 +155,7 @@ def monte_carlo_sgd(
     record: RecordSpec = "all",
     chunk: int = 256,
     divergence_threshold: float = 1e10,
+    label_noise: Scalar = 0.0,
 ) -> MonteCarloResult:
     """Mini-batch SGD on a data model, averaged over independent seeds (theory §1, §9.1).
 
@@ -176,6 +181,8 @@ def monte_carlo_sgd(
         divergence_threshold: a run is flagged as diverged when a loss at a recorded step is
             non-finite or exceeds ``divergence_threshold * L_0``; its later losses count as
             ``+inf`` (losses are only evaluated at the recorded steps).
+        label_noise: variance ``sigma2 >= 0`` of independent Gaussian label noise added to
+            every sample's label (theory §3.5); the recorded losses stay the excess risk.
 
     Returns:
         :class:`MonteCarloResult`.
@@ -221,13 +228,18 @@ def monte_carlo_sgd(
     else:
         raise ValueError(f"optimizer must be an optax GradientTransformation or a MemoryAlgorithm, "
                          f"got {type(optimizer).__name__}")
+    V.check_real_number(label_noise, "label_noise")
+    label_noise = float(label_noise)
+    if not (np.isfinite(label_noise) and label_noise >= 0):
+        raise ValueError(f"label_noise must be finite and >= 0 (a variance), got {label_noise}")
+    noise_sd = None if label_noise == 0 else jnp.asarray(np.sqrt(label_noise), lam.dtype)
     rec = record_steps(record, steps)
     rec_arr = jnp.asarray(rec, dtype=jnp.int32)
     key = jax.random.PRNGKey(0) if key is None else key
     L0 = 0.5 * float(jnp.sum(lam.reshape(lam.shape + (1,) * (e0.ndim - 1)) * e0 * e0))
     threshold = jnp.asarray(divergence_threshold * max(L0, np.finfo(np.float64).tiny), lam.dtype)
     s1, s2, nbad, first = _mc(
-        key, data, e0, rec_arr, threshold, alg,
+        key, data, e0, rec_arr, threshold, alg, noise_sd,
         tx=tx, batch_size=batch_size, chunk=chunk, n_chunks=n_chunks,
     )
     n = chunk * n_chunks
@@ -298,6 +310,7 @@ def gaussian_sgd(
     key: Optional[Array] = None,
     record: RecordSpec = "all",
     chunk: int = 256,
+    label_noise: Scalar = 0.0,
 ) -> MonteCarloResult:
     """Mini-batch SGD with memory on Gaussian data ``x ~ N(0, diag(lambda))``, averaged over seeds.
 
@@ -318,6 +331,8 @@ def gaussian_sgd(
         key: ``jax.random.PRNGKey`` (default ``PRNGKey(0)``).
         record: as in :func:`jaxaccel.simulate`.
         chunk: seeds simulated at once (memory ``chunk * N * (M + 1)``).
+        label_noise: label-noise variance ``sigma2`` (theory §3.5; SE stays exact: compare with
+            ``simulate(spectrum, algorithm, steps, NoiseModel(b, 1, -1, sigma2))``).
 
     Example:
         >>> import jaxaccel as ja
@@ -332,5 +347,5 @@ def gaussian_sgd(
         raise ValueError("spectrum.weights must all be 1 for Monte Carlo (one node per coordinate)")
     return monte_carlo_sgd(
         gaussian_data(spectrum.eigenvalues), algorithm, jnp.sqrt(spectrum.c2), steps, batch_size,
-        n_seeds, key=key, record=record, chunk=chunk,
+        n_seeds, key=key, record=record, chunk=chunk, label_noise=label_noise,
     )

@@ -28,6 +28,28 @@ from jaxaccel import _validation as V
 from jaxaccel.spectra.spectrum import PowerLaw, Spectrum, power_law_spectrum
 
 
+def log_panel_nodes(n_head: int, n_max: float, panels_per_decade: int, order: int):
+    """Quadrature of the tail ``sum_{k=n_head+1}^{n_max} f(k)``: nodes ``x_j`` and
+    multiplicities ``w_j x_j`` of Gauss-Legendre panels uniform in ``log x`` over
+    ``[n_head + 1/2, n_max + 1/2]`` (the Euler-Maclaurin integral of the module docstring).
+
+    Example:
+        >>> x, mult = log_panel_nodes(10, 1e4, 8, 4)
+        >>> round(float(mult.sum()))          # stands for the 9990 indices 11..10000
+        9990
+    """
+    lo, hi = np.log(n_head + 0.5), np.log(n_max + 0.5)
+    n_panels = max(1, int(np.ceil(panels_per_decade * (hi - lo) / np.log(10.0))))
+    edges = np.linspace(lo, hi, n_panels + 1)
+    gx, gw = np.polynomial.legendre.leggauss(order)
+    half = 0.5 * np.diff(edges)
+    mid = 0.5 * (edges[1:] + edges[:-1])
+    s = (mid[:, None] + half[:, None] * gx[None, :]).ravel()
+    ws = (half[:, None] * gw[None, :]).ravel()
+    x = np.exp(s)
+    return x, ws * x  # the nodes and the number of indices each stands for
+
+
 def power_law_continuum(
     nu: float,
     zeta: float,
@@ -71,16 +93,7 @@ def power_law_continuum(
         return head if dtype is None else head.astype(dtype)
     kappa = zeta * nu
     A = pl.Q * kappa * Lambda**zeta
-    lo, hi = np.log(n_head + 0.5), np.log(n_max + 0.5)
-    n_panels = max(1, int(np.ceil(panels_per_decade * (hi - lo) / np.log(10.0))))
-    edges = np.linspace(lo, hi, n_panels + 1)
-    gx, gw = np.polynomial.legendre.leggauss(order)
-    half = 0.5 * np.diff(edges)
-    mid = 0.5 * (edges[1:] + edges[:-1])
-    s = (mid[:, None] + half[:, None] * gx[None, :]).ravel()
-    ws = (half[:, None] * gw[None, :]).ravel()
-    x = np.exp(s)
-    mult = ws * x  # number of eigenvalues each node stands for
+    x, mult = log_panel_nodes(n_head, n_max, panels_per_decade, order)
     lam = Lambda * x**-nu
     c2 = mult * (A / Lambda) * x ** (nu - 1.0 - kappa)
     dt = jnp.result_type(float) if dtype is None else dtype

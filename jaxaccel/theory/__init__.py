@@ -44,3 +44,10 @@ from jaxaccel.theory.monitors import RunningNoiseSum as RunningNoiseSum
 from jaxaccel.theory.monitors import adiabatic_loss as adiabatic_loss
 from jaxaccel.theory.monitors import applied_learning_rate as applied_learning_rate
 from jaxaccel.theory.monitors import running_noise_sum as running_noise_sum
+# compute-optimal scaling of random features (theory §14)
+from jaxaccel.theory.scaling import ExponentFit as ExponentFit
+from jaxaccel.theory.scaling import FrontierResult as FrontierResult
+from jaxaccel.theory.scaling import PLRFExponents as PLRFExponents
+from jaxaccel.theory.scaling import compute_frontier as compute_frontier
+from jaxaccel.theory.scaling import fit_exponent as fit_exponent
+from jaxaccel.theory.scaling import plrf_compute_optimal as plrf_compute_optimal

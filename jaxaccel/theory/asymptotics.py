@@ -152,6 +152,13 @@ class LossAsymptotics(NamedTuple):
             ``constant`` when ``a = 0``; shown to quantify the effect of the shift).
         sums: the :class:`~jaxaccel.propagators.PropagatorSums` used.
         propagators: the :class:`PropagatorAsymptotics` used.
+        floor: late-time excess risk ``L_inf`` under label noise (theory §3.5, eq. (LN2));
+            ``0`` without label noise, ``+inf`` when unstable. The total risk tends to
+            ``floor + sigma2 / 2``.
+        approach_exponent, approach_constant: with label noise, ``L_t - L_inf ~
+            approach_constant * t ** approach_exponent`` (eq. (LN3); the constant is negative
+            when the loss approaches the floor from below); ``nan`` without label noise, where
+            ``exponent`` and ``constant`` describe the decay itself.
     """
 
     phase: str
@@ -160,6 +167,9 @@ class LossAsymptotics(NamedTuple):
     constant_a0: jax.Array
     sums: PropagatorSums
     propagators: PropagatorAsymptotics
+    floor: Union[float, jax.Array] = 0.0
+    approach_exponent: float = float("nan")
+    approach_constant: Union[float, jax.Array] = float("nan")
 
 
 def _power_law_of(spectrum):
@@ -230,6 +240,14 @@ def predict_loss(spectrum: Spectrum, algorithm: MemoryAlgorithm,
     :func:`~jaxaccel.propagators.propagator_sums` (the finite spectrum as given). Full batch:
     ``L_t = V_{t+1}/2 ~ C_V t^-zeta / 2``.
 
+    With label noise (``batch_size`` a :class:`~jaxaccel.NoiseModel` with ``sigma2 > 0``,
+    theory §3.5) the excess risk tends to the floor (LN2)
+    ``L_inf = sigma2/2 * Ubar_Sigma / (1 - U~_Sigma)`` (``Ubar``: noise sums with ``tau1 = 1``)
+    and approaches it as (LN3)
+    ``L_t - L_inf ~ (1 + U_Sigma - U~_Sigma)/(1 - U~_Sigma) * [C_V t^-zeta / 2
+    - sigma2/2 * Cbar_U t^-(1-1/nu) / ((1 - 1/nu)(1 - U~_Sigma))]``, keeping the slower term
+    (both when ``zeta = 1 - 1/nu``); ``Cbar_U`` is ``C_U`` with ``tau1 = 1``.
+
     Args:
         spectrum: :class:`~jaxaccel.spectra.Spectrum` with ``power_law`` metadata.
         algorithm: stationary :class:`~jaxaccel.algorithms.MemoryAlgorithm`, ``alpha_eff > 0``.
@@ -253,18 +271,46 @@ def predict_loss(spectrum: Spectrum, algorithm: MemoryAlgorithm,
     if noise.is_full_batch:
         c = 0.5 * pa.C_V
         return LossAsymptotics("full_batch", -pa.xi_V, c, c, sums, pa)
+    extra = {}
+    if noise.has_label_noise:
+        extra = _label_noise_asymptotics(spectrum, algorithm, noise, pa, sums)
     phase, rate = power_law_phase(pl)
     U, Ut, Vs = sums.U, sums.U_tilde, sums.V
     if phase == "boundary":
         nan = jnp.asarray(jnp.nan, spectrum.dtype)
-        return LossAsymptotics(phase, -rate, nan, nan, sums, pa)
+        return LossAsymptotics(phase, -rate, nan, nan, sums, pa, **extra)
     inf = jnp.asarray(jnp.inf, spectrum.dtype)
     ok, ok0 = sums.stable & (Ut < 1), sums.stable & (U < 1)
     t1b = noise.tau(spectrum.dtype)[0] * noise.inverse_batch(spectrum.dtype)
     c = loss_constant(pl, pa.alpha_eff, U, Ut, sums.V_tilde, t1b)
     c0 = loss_constant(pl, pa.alpha_eff, U, U, Vs, t1b)  # the a = 0 formula, un-tilded sums
     return LossAsymptotics(phase, -rate, jnp.where(ok, c, inf), jnp.where(ok0, c0, inf),
-                           sums, pa)
+                           sums, pa, **extra)
+
+
+def _label_noise_asymptotics(spectrum, algorithm, noise, pa, sums):
+    """Floor (LN2) and approach (LN3) of the excess risk under label noise (theory §3.5)."""
+    dt = spectrum.dtype
+    unit = NoiseModel(noise.batch_size, 1.0, noise.tau2)
+    ubar = propagator_sums(spectrum, algorithm, unit)
+    Ut = sums.U_tilde
+    ok = sums.stable & (Ut < 1)
+    half_s2 = 0.5 * noise.sigma2.astype(dt)
+    floor = jnp.where(ok, half_s2 * ubar.U / (1.0 - Ut), jnp.inf)
+    nu, zeta = spectrum.power_law.nu, spectrum.power_law.zeta
+    p_label = 1.0 - 1.0 / nu
+    _, C_Ubar = _propagator_constants(spectrum.power_law, pa.alpha_eff, noise.inverse_batch(dt))
+    gain = (1.0 + sums.U - Ut) / (1.0 - Ut)
+    sig = 0.5 * pa.C_V
+    lab = -half_s2 * C_Ubar / (p_label * (1.0 - Ut))
+    if abs(zeta - p_label) <= BOUNDARY_RTOL * max(1.0, p_label):
+        expo, const = -p_label, gain * (sig + lab)
+    elif zeta < p_label:
+        expo, const = -float(zeta), gain * sig
+    else:
+        expo, const = -p_label, gain * lab
+    return dict(floor=floor, approach_exponent=float(expo),
+                approach_constant=jnp.where(ok, const, jnp.nan))
 
 
 def predicted_loss(spectrum: Spectrum, algorithm: MemoryAlgorithm,

@@ -31,7 +31,7 @@ def step(K):
             L.append(f"  const T S{i}{j} = q.s0[{i}][{j}] + {sh};")
     g = " + ".join(f"{'T(2) * ' if i != j else ''}(q.w[{i}] * q.w[{j}]) * c{i}{j}" for i, j in pairs)
     L.append(f"  const T g = SHIFT ? ({g}) : c00;")
-    L.append("  const T noise = G * (q.nb1 * lm) - (q.nb2 * (lam * lam)) * g;")
+    L.append("  const T noise = G * (q.nb1 * lm) + q.nbs * lm - (q.nb2 * (lam * lam)) * g;")
     for i in range(K):
         for l in range(K):
             L.append(f"  const T t{i}{l} = " + " + ".join(f"S{i}{k} * {cc(k, l)}" for k in range(K)) + ";")

@@ -3,7 +3,8 @@
 //
 // Per eigenvalue lambda_k the three unique entries (c11, c12, c22) of the 2x2 block evolve as
 //   C <- S C S^T + noise v v^T,  S = S0 + lambda v w^T,
-//   noise = G (inv_b tau1) (lambda m) - (inv_b tau2) lambda^2 g,   g = w^T C w,
+//   noise = G (inv_b tau1) (lambda m) + (inv_b sigma2) (lambda m) - (inv_b tau2) lambda^2 g,
+//   g = w^T C w,
 // with the global scalar G_t = sum_k lambda_k g_k (boxed equation of theory §3.3); the loss is
 // L_t = 1/2 sum_k lambda_k c11_k and L~_t = G_t / 2.
 //

@@ -7,12 +7,12 @@
 // as P arrays of N (the layout of the XLA scan). One step for one eigenvalue lambda:
 //
 //   S = S0 + lambda v wbar^T,   g = wbar^T C wbar,   G = sum_j lambda_j g_j (of the state),
-//   C <- S C S^T + (G (tau1/b) lambda m - (tau2/b) lambda^2 g) v v^T,
+//   C <- S C S^T + (G (tau1/b) lambda m + (sigma2/b) lambda m - (tau2/b) lambda^2 g) v v^T,
 //
 // and the new state adds lambda C_11 and lambda wbar'^T C wbar' to the global sums of the next
 // step, where wbar' is the read-out vector of the next step (the scan's rule for schedules).
-// Coefficients per step (float64, Q = K^2 + 2K + 3): S0 row-major, v, wbar, tau1/b, tau2/b, the
-// divergence threshold; one row (stationary) or `steps` rows (schedule).
+// Coefficients per step (float64, Q = K^2 + 2K + 4): S0 row-major, v, wbar, tau1/b, tau2/b, the
+// divergence threshold, sigma2/b (label noise); one row (stationary) or `steps` rows (schedule).
 #pragma once
 
 // The loops over block indices (trip counts K, P <= 15) are fully unrolled (#pragma GCC unroll)
@@ -22,11 +22,11 @@ namespace jaxaccel_m {
 
 using namespace jaxaccel;
 
-constexpr int coef_size(int K) { return K * K + 2 * K + 3; }
+constexpr int coef_size(int K) { return K * K + 2 * K + 4; }
 
 template <int K>
 struct CoefM {
-  double s0[K][K], v[K], w[K], nb1, nb2, thr;
+  double s0[K][K], v[K], w[K], nb1, nb2, thr, nbs;
 };
 
 template <int K>
@@ -43,6 +43,7 @@ inline CoefM<K> load(const double* p) {
   q.nb1 = p[K * K + 2 * K];
   q.nb2 = p[K * K + 2 * K + 1];
   q.thr = p[K * K + 2 * K + 2];
+  q.nbs = p[K * K + 2 * K + 3];
   return q;
 }
 
@@ -63,13 +64,13 @@ inline T quad_m(const T* w, const T* c) {
 
 template <typename T, int K>
 struct StepM {  // one step's coefficients in the run's type
-  T s0[K][K], v[K], w[K], wn[K], nb1, nb2;
+  T s0[K][K], v[K], w[K], wn[K], nb1, nb2, nbs;
   double thr;
   Coef<T> m1, m1n;  // K = 2: the same step in the tuned memory-1 form (memory1_step.h)
 };
 
 // The coefficients of a step from its row and the next step's (whose wbar reads out the state).
-// A K = 2 row starts like the 12 memory-1 coefficients (S0, v, wbar, tau1/b, tau2/b, threshold).
+// A K = 2 row is the 12 memory-1 coefficients (S0, v, wbar, tau1/b, tau2/b, threshold, sigma2/b).
 template <typename T, int K>
 inline StepM<T, K> step_coef(const double* row, const double* next) {
   const CoefM<K> q = load<K>(row), qn = load<K>(next);
@@ -88,6 +89,7 @@ inline StepM<T, K> step_coef(const double* row, const double* next) {
   }
   s.nb1 = T(q.nb1);
   s.nb2 = T(q.nb2);
+  s.nbs = T(q.nbs);
   s.thr = q.thr;
   return s;
 }

@@ -20,7 +20,7 @@ inline void se_step_unrolled(const StepM<T, 3>& q, T lam, T lm, T G, T* X, long 
   const T S21 = q.s0[2][1] + (SHIFT ? lam * (q.v[2] * q.w[1]) : T(0));
   const T S22 = q.s0[2][2] + (SHIFT ? lam * (q.v[2] * q.w[2]) : T(0));
   const T g = SHIFT ? ((q.w[0] * q.w[0]) * c00 + T(2) * (q.w[0] * q.w[1]) * c01 + T(2) * (q.w[0] * q.w[2]) * c02 + (q.w[1] * q.w[1]) * c11 + T(2) * (q.w[1] * q.w[2]) * c12 + (q.w[2] * q.w[2]) * c22) : c00;
-  const T noise = G * (q.nb1 * lm) - (q.nb2 * (lam * lam)) * g;
+  const T noise = G * (q.nb1 * lm) + q.nbs * lm - (q.nb2 * (lam * lam)) * g;
   const T t00 = S00 * c00 + S01 * c01 + S02 * c02;
   const T t01 = S00 * c01 + S01 * c11 + S02 * c12;
   const T t02 = S00 * c02 + S01 * c12 + S02 * c22;
@@ -75,7 +75,7 @@ inline void se_step_unrolled(const StepM<T, 4>& q, T lam, T lm, T G, T* X, long 
   const T S32 = q.s0[3][2] + (SHIFT ? lam * (q.v[3] * q.w[2]) : T(0));
   const T S33 = q.s0[3][3] + (SHIFT ? lam * (q.v[3] * q.w[3]) : T(0));
   const T g = SHIFT ? ((q.w[0] * q.w[0]) * c00 + T(2) * (q.w[0] * q.w[1]) * c01 + T(2) * (q.w[0] * q.w[2]) * c02 + T(2) * (q.w[0] * q.w[3]) * c03 + (q.w[1] * q.w[1]) * c11 + T(2) * (q.w[1] * q.w[2]) * c12 + T(2) * (q.w[1] * q.w[3]) * c13 + (q.w[2] * q.w[2]) * c22 + T(2) * (q.w[2] * q.w[3]) * c23 + (q.w[3] * q.w[3]) * c33) : c00;
-  const T noise = G * (q.nb1 * lm) - (q.nb2 * (lam * lam)) * g;
+  const T noise = G * (q.nb1 * lm) + q.nbs * lm - (q.nb2 * (lam * lam)) * g;
   const T t00 = S00 * c00 + S01 * c01 + S02 * c02 + S03 * c03;
   const T t01 = S00 * c01 + S01 * c11 + S02 * c12 + S03 * c13;
   const T t02 = S00 * c02 + S01 * c12 + S02 * c22 + S03 * c23;
@@ -159,7 +159,7 @@ inline void se_step_unrolled(const StepM<T, 5>& q, T lam, T lm, T G, T* X, long 
   const T S43 = q.s0[4][3] + (SHIFT ? lam * (q.v[4] * q.w[3]) : T(0));
   const T S44 = q.s0[4][4] + (SHIFT ? lam * (q.v[4] * q.w[4]) : T(0));
   const T g = SHIFT ? ((q.w[0] * q.w[0]) * c00 + T(2) * (q.w[0] * q.w[1]) * c01 + T(2) * (q.w[0] * q.w[2]) * c02 + T(2) * (q.w[0] * q.w[3]) * c03 + T(2) * (q.w[0] * q.w[4]) * c04 + (q.w[1] * q.w[1]) * c11 + T(2) * (q.w[1] * q.w[2]) * c12 + T(2) * (q.w[1] * q.w[3]) * c13 + T(2) * (q.w[1] * q.w[4]) * c14 + (q.w[2] * q.w[2]) * c22 + T(2) * (q.w[2] * q.w[3]) * c23 + T(2) * (q.w[2] * q.w[4]) * c24 + (q.w[3] * q.w[3]) * c33 + T(2) * (q.w[3] * q.w[4]) * c34 + (q.w[4] * q.w[4]) * c44) : c00;
-  const T noise = G * (q.nb1 * lm) - (q.nb2 * (lam * lam)) * g;
+  const T noise = G * (q.nb1 * lm) + q.nbs * lm - (q.nb2 * (lam * lam)) * g;
   const T t00 = S00 * c00 + S01 * c01 + S02 * c02 + S03 * c03 + S04 * c04;
   const T t01 = S00 * c01 + S01 * c11 + S02 * c12 + S03 * c13 + S04 * c14;
   const T t02 = S00 * c02 + S01 * c12 + S02 * c22 + S03 * c23 + S04 * c24;

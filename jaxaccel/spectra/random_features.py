@@ -1,0 +1,250 @@
+"""Power-law random features (PLRF): the exact spectrum of a sampled embedding and its
+deterministic equivalent (theory §14).
+
+The model: data ``x in R^v`` with covariance ``D = diag(j^-2 alpha)``, target ``y = <x, b>`` with
+``b_j = j^-beta`` (plus optional label noise), a random embedding ``W in R^{v x d}`` with
+i.i.d. ``N(0, 1/d)`` entries and the linear model ``f(x) = <W^T x, theta>``. The features
+``z = W^T x`` are Gaussian with covariance ``K = W^T D W``, and the residual of the best model
+``y - <z, theta*>`` is Gaussian and independent of ``z``. So SGD on ``theta`` is exactly the SE
+dynamics (``tau = (1, -1)``) on the spectrum of ``K`` with label noise
+``sigma2 = 2 P_inf(d) + sigma2_labels`` (theory §3.5), where ``P_inf(d)`` is the approximation
+(irreducible) risk of the embedding.
+
+* :func:`power_law_features`: a sampled ``W`` (float64 NumPy; eigendecomposition of the
+  ``d x d`` matrix ``K``, ``d`` up to a few thousand on a CPU).
+* :func:`power_law_features_equivalent`: the deterministic equivalent for large ``v, d``: the
+  eigenvalue density of ``K`` and the spectral measure of the target from the fixed point
+  (theory §14.2, eq. (RF1)), discretised into a :class:`~jaxaccel.spectra.Spectrum` with
+  multiplicities.
+
+Risks are in the convention of the engine: ``P(theta) = 1/2 E[(y - f(x))^2]``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import NamedTuple, Optional
+
+import numpy as np
+import jax.numpy as jnp
+
+from jaxaccel import _validation as V
+from jaxaccel.spectra.continuum import log_panel_nodes
+from jaxaccel.spectra.spectrum import Spectrum
+
+__all__ = ["RandomFeatures", "power_law_features", "power_law_features_equivalent",
+           "power_law_population"]
+
+
+class RandomFeatures(NamedTuple):
+    """A power-law random-features problem in the eigenbasis of ``K = W^T D W``.
+
+    Attributes:
+        spectrum: eigenvalues of ``K`` with ``c2`` the squared coefficients of ``theta*``
+            (``theta_0 = 0``); multiplicities for the deterministic equivalent.
+        irreducible: ``P_inf(d) = 1/2 min_theta E[(<x, b> - <W^T x, theta>)^2]``.
+        initial_risk: ``1/2 E[<x, b>^2]`` (the risk at ``theta = 0``, without label noise).
+        alpha, beta: the exponents; v, d: data dimension and model size.
+        embedding: the sampled ``W`` (``None`` for the deterministic equivalent or when not
+            kept).
+    """
+
+    spectrum: Spectrum
+    irreducible: float
+    initial_risk: float
+    alpha: float
+    beta: float
+    v: int
+    d: int
+    embedding: Optional[np.ndarray] = None
+
+    def label_noise(self, sigma2: float = 0.0) -> float:
+        """The ``sigma2`` of the SE noise model for SGD on ``theta``: ``2 P_inf + sigma2``
+        (the approximation residual acts as label noise, theory §14.1)."""
+        sigma2 = _check_sigma2(sigma2)
+        return 2.0 * self.irreducible + sigma2
+
+
+def _check_sigma2(sigma2):
+    V.check_real_number(sigma2, "sigma2")
+    sigma2 = float(sigma2)
+    if not (np.isfinite(sigma2) and sigma2 >= 0):
+        raise ValueError(f"sigma2 must be finite and >= 0 (a variance), got {sigma2}")
+    return sigma2
+
+
+def _check_exponents(alpha, beta):
+    for name, x in (("alpha", alpha), ("beta", beta)):
+        V.check_real_number(x, name)
+        if not np.isfinite(float(x)):
+            raise ValueError(f"{name} must be finite, got {x!r}")
+    alpha, beta = float(alpha), float(beta)
+    if alpha <= 0:
+        raise ValueError(f"alpha must be > 0, got {alpha}")
+    return alpha, beta
+
+
+def _check_size(x, name, minimum=1):
+    if isinstance(x, (bool, np.bool_)) or not np.isfinite(float(x)) or float(x) != int(x):
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {x!r}")
+    if int(x) < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {int(x)}")
+    return int(x)
+
+
+def power_law_features(alpha: float, beta: float, v: int, d: int, *, seed: int = 0,
+                       keep_embedding: bool = False) -> RandomFeatures:
+    """Sample ``W`` and return the exact spectrum of ``K = W^T D W`` and the target
+    coefficients (theory §14.1).
+
+    ``theta* = K^+ W^T D b``; ``c2_k = <u_k, theta*>^2`` for the eigenvectors ``u_k`` of ``K``;
+    ``P_inf = 1/2 (b^T D b - q^T K^+ q)``, ``q = W^T D b``. With ``v < d``, ``K`` has rank
+    ``v`` and its null directions (no signal, no gradient) are dropped.
+
+    Example:
+        >>> rf = power_law_features(1.0, 0.8, v=400, d=100, seed=1)
+        >>> rf.spectrum.size, bool(0 < rf.irreducible < rf.initial_risk)
+        (100, True)
+        >>> bool(abs(float(rf.spectrum.initial_loss) + rf.irreducible - rf.initial_risk) < 1e-12)
+        True
+    """
+    alpha, beta = _check_exponents(alpha, beta)
+    v, d = _check_size(v, "v"), _check_size(d, "d")
+    rng = np.random.default_rng(seed)
+    j = np.arange(1, v + 1, dtype=np.float64)
+    D, b = j ** (-2.0 * alpha), j ** (-beta)
+    W = rng.standard_normal((v, d)) / np.sqrt(d)
+    K = W.T @ (D[:, None] * W)
+    K = 0.5 * (K + K.T)
+    q = W.T @ (D * b)
+    mu, U = np.linalg.eigh(K)
+    keep = mu > 1e-12 * max(mu.max(), np.finfo(np.float64).tiny) * max(v, d)
+    mu, U = mu[keep], U[:, keep]
+    p = U.T @ q
+    c2 = p**2 / mu**2
+    total = 0.5 * float(np.sum(D * b * b))
+    explained = 0.5 * float(np.sum(p**2 / mu))
+    order = np.argsort(mu)[::-1]
+    spec = Spectrum(jnp.asarray(mu[order]), jnp.asarray(c2[order]))
+    return RandomFeatures(spec, max(total - explained, 0.0), total, alpha, beta, v, d,
+                          W if keep_embedding else None)
+
+
+def power_law_population(alpha: float, beta: float, v: float, *, n_head: int = 2000,
+                         panels_per_decade: int = 48, order: int = 4):
+    """Nodes ``(D_l, b_l^2, multiplicity)`` of the data covariance ``D = diag(j^-2 alpha)`` and
+    target ``b_j^2 = j^-2 beta`` for ``j <= v``: the first ``n_head`` exactly, the tail by
+    Gauss-Legendre panels in ``log j`` (as :func:`~jaxaccel.power_law_continuum`), so ``v`` may
+    be huge (1e8 or more).
+
+    Example:
+        >>> D, b2, m = power_law_population(1.0, 1.0, 1e6, n_head=100)
+        >>> round(float(m.sum())), bool(abs(float((m * D).sum()) - 1.6449331) < 1e-5)
+        (1000000, True)
+    """
+    alpha, beta = _check_exponents(alpha, beta)
+    if not (np.isfinite(v) and v >= 1):
+        raise ValueError(f"v must be finite and >= 1, got {v!r}")
+    n_head = min(V.check_positive_int(n_head, "n_head"), int(v))
+    j = np.arange(1, n_head + 1, dtype=np.float64)
+    x, mult = log_panel_nodes(n_head, float(v), panels_per_decade, order)
+    j = np.concatenate([j, x])
+    m = np.concatenate([np.ones(n_head), mult])
+    return j ** (-2.0 * alpha), j ** (-2.0 * beta), m
+
+
+def _stieltjes(z, D, m, d, iters=60):
+    """Solve ``mz = -1 / (z - (1/d) sum_l m_l D_l / (1 + D_l mz))`` (eq. (RF1)) on the upper
+    half plane for an array ``z``, by continuation in ``Im z`` and damped Newton steps."""
+    x = z.real
+    s = lambda mm: (m * D / (1.0 + np.multiply.outer(mm, D))).sum(-1) / d  # noqa: E731
+    ds = lambda mm: -(m * D * D / (1.0 + np.multiply.outer(mm, D)) ** 2).sum(-1) / d  # noqa: E731
+    etas = np.geomspace(1.0, z.imag.min() / x.max(), 40)
+    mz = -1.0 / (x + 1j * x)
+    for rel in etas:
+        zz = x + 1j * np.maximum(rel * x, z.imag)
+        for _ in range(iters):
+            sv = s(mz)
+            F = mz * (zz - sv) + 1.0
+            dF = zz - sv - mz * ds(mz)
+            step = F / dF
+            new = mz - step
+            bad = ~(new.imag > 0) | ~np.isfinite(new)
+            # fall back to the (contracting) fixed-point map where Newton leaves the half plane
+            new = np.where(bad, -1.0 / (zz - sv), new)
+            done = np.abs(new - mz) <= 1e-13 * np.abs(mz)
+            mz = new
+            if done.all():
+                break
+    return mz
+
+
+def power_law_features_equivalent(alpha: float, beta: float, v: float, d: int, *,
+                                  n_nodes: int = 2000, resolution: float = 1e-4,
+                                  n_head: int = 2000, panels_per_decade: int = 48
+                                  ) -> RandomFeatures:
+    """Deterministic-equivalent spectrum of ``K = W^T D W`` and target measure for large
+    ``v, d`` (theory §14.2), as a :class:`~jaxaccel.spectra.Spectrum` with multiplicities.
+
+    With the Stieltjes transform ``mz`` of the eigenvalue distribution of ``K`` solving the
+    Silverstein fixed point (RF1)
+    ``mz(z) = -1 / (z - (1/d) sum_j D_j / (1 + D_j mz(z)))``, the eigenvalue density is
+    ``d Im mz(x + i0) / pi``, the target's spectral measure ``sum_k mu_k c2_k delta_{mu_k}`` has
+    the transform ``(F(z) - F(0)) / z`` with
+    ``F(z) = sum_j D_j b_j^2 mz D_j / (1 + mz D_j)`` (RF2), and
+    ``P_inf = 1/2 sum_j D_j b_j^2 / (1 + mz(0) D_j)`` (RF3). The measures are evaluated on a
+    log grid of ``n_nodes`` points at ``Im z = resolution * x`` and each grid cell becomes a
+    node. Requires ``v > d`` (else ``K`` has an atom at 0).
+
+    Example:
+        >>> eq = power_law_features_equivalent(1.0, 0.8, v=4000, d=200, n_nodes=400)
+        >>> round(float(eq.spectrum.weights.sum()))
+        200
+    """
+    alpha, beta = _check_exponents(alpha, beta)
+    d = _check_size(d, "d")
+    if not (np.isfinite(v) and v > d):
+        raise ValueError(f"v must be finite and > d={d} for the deterministic equivalent "
+                         f"(v <= d puts an atom at 0), got {v!r}")
+    n_nodes = V.check_positive_int(n_nodes, "n_nodes")
+    if not (np.isfinite(resolution) and 0 < resolution < 0.1):
+        raise ValueError(f"resolution must lie in (0, 0.1), got {resolution!r}")
+    D, b2, m = power_law_population(alpha, beta, v, n_head=n_head,
+                                    panels_per_decade=panels_per_decade)
+    # m(0): (1/d) sum m D mz / (1 + D mz) = 1 (real, v > d), by bisection on log mz
+    lo, hi = 1e-300, 1.0
+    g = lambda mm: (m * D * mm / (1.0 + D * mm)).sum() / d - 1.0  # noqa: E731
+    while g(hi) < 0:
+        hi *= 10.0
+    for _ in range(200):
+        mid = np.sqrt(lo * hi) if lo > 0 else hi / 2
+        lo, hi = (mid, hi) if g(mid) < 0 else (lo, mid)
+    m0 = np.sqrt(lo * hi)
+    irreducible = 0.5 * float((m * D * b2 / (1.0 + m0 * D)).sum())
+    explained = float((m * D * b2 * m0 * D / (1.0 + m0 * D)).sum())
+    total = 0.5 * float((m * D * b2).sum())
+    # grid of the support: from below the bulk's lower edge to above the top eigenvalue
+    tail = float((m * D)[1:].sum()) / d
+    x_max = 2.0 * (D.max() + tail) * (1.0 + 1.0 / np.sqrt(d)) ** 2
+    x_min = 1e-3 * max(D.min(), float((m * D * (np.cumsum(m) > d)).sum()) / d)
+    edges = np.geomspace(x_min, x_max, n_nodes + 1)
+    x = np.sqrt(edges[1:] * edges[:-1])
+    dx = np.diff(edges)
+    z = x + 1j * resolution * x
+    mz = _stieltjes(z, D, m, d)
+    dens = d * mz.imag / np.pi                       # eigenvalues per unit x
+    F = (m * D * b2 * np.multiply.outer(mz, D) / (1.0 + np.multiply.outer(mz, D))).sum(-1)
+    nu_dens = ((F - explained) / z).imag / np.pi     # target measure (lambda c2) per unit x
+    mult = np.maximum(dens * dx, 0.0)
+    lam_c2 = np.maximum(nu_dens * dx, 0.0)
+    mass, sig = mult.sum(), lam_c2.sum()
+    if abs(mass / d - 1.0) > 1e-2 or abs(sig / explained - 1.0) > 1e-2:
+        warnings.warn(f"power_law_features_equivalent: the grid holds {mass / d:.4f} of the "
+                      f"eigenvalues and {sig / explained:.4f} of the target measure; raise "
+                      "n_nodes", RuntimeWarning, stacklevel=2)
+    keep = mult > 1e-12 * mass
+    x, mult, lam_c2 = x[keep], mult[keep] * (d / mass), lam_c2[keep] * (explained / sig)
+    order = np.argsort(x)[::-1]
+    spec = Spectrum(jnp.asarray(x[order]), jnp.asarray((lam_c2 / x)[order]),
+                    weights=jnp.asarray(mult[order]))
+    return RandomFeatures(spec, irreducible, total, alpha, beta, int(v) if v < 2**62 else v, d)
