@@ -133,7 +133,7 @@ from jaxaccel.reference import ntk_mlp_apply as ntk_mlp_apply
 from jaxaccel.reference import ntk_mlp_init as ntk_mlp_init
 from jaxaccel.reference import predict_se as predict_se
 
-# scaling laws: label noise, power-law random features, compute-optimal frontiers (theory §14)
+# scaling laws: label noise, power-law random features, compute-optimal frontiers (theory §17)
 from jaxaccel.spectra import RandomFeatures as RandomFeatures
 from jaxaccel.spectra import power_law_features as power_law_features
 from jaxaccel.spectra import power_law_features_equivalent as power_law_features_equivalent

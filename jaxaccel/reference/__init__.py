@@ -22,5 +22,5 @@ from jaxaccel.reference.montecarlo import predict_se as predict_se
 from jaxaccel.reference.digits import load_digits as load_digits
 from jaxaccel.reference.digits import ntk_mlp_apply as ntk_mlp_apply
 from jaxaccel.reference.digits import ntk_mlp_init as ntk_mlp_init
-# Monte Carlo on sampled random features (theory §14.1)
+# Monte Carlo on sampled random features (theory §17.1)
 from jaxaccel.reference.random_features import random_features_sgd as random_features_sgd

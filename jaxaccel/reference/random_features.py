@@ -1,5 +1,5 @@
 """Monte-Carlo SGD on actual sampled power-law random features (the independent reference of
-theory §14.1).
+theory §17.1).
 
 Each step draws ``b`` data points ``x ~ N(0, diag(j^-2 alpha))`` in ``R^v``, labels
 ``y = <x, b*> + eps`` (``eps ~ N(0, sigma2)``), features ``z = W^T x`` with the sampled

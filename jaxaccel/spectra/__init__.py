@@ -11,7 +11,7 @@ from jaxaccel.spectra.continuum import power_law_continuum as power_law_continuu
 from jaxaccel.spectra.real import SpectrumExponents as SpectrumExponents
 from jaxaccel.spectra.real import fit_spectrum_exponents as fit_spectrum_exponents
 from jaxaccel.spectra.real import relu_ntk as relu_ntk
-# power-law random features (theory §14)
+# power-law random features (theory §17)
 from jaxaccel.spectra.random_features import RandomFeatures as RandomFeatures
 from jaxaccel.spectra.random_features import power_law_features as power_law_features
 from jaxaccel.spectra.random_features import power_law_features_equivalent as power_law_features_equivalent

@@ -1,5 +1,5 @@
 """Power-law random features (PLRF): the exact spectrum of a sampled embedding and its
-deterministic equivalent (theory §14).
+deterministic equivalent (theory §17).
 
 The model: data ``x in R^v`` with covariance ``D = diag(j^-2 alpha)``, target ``y = <x, b>`` with
 ``b_j = j^-beta`` (plus optional label noise), a random embedding ``W in R^{v x d}`` with
@@ -14,7 +14,7 @@ dynamics (``tau = (1, -1)``) on the spectrum of ``K`` with label noise
   ``d x d`` matrix ``K``, ``d`` up to a few thousand on a CPU).
 * :func:`power_law_features_equivalent`: the deterministic equivalent for large ``v, d``: the
   eigenvalue density of ``K`` and the spectral measure of the target from the fixed point
-  (theory §14.2, eq. (RF1)), discretised into a :class:`~jaxaccel.spectra.Spectrum` with
+  (theory §17.2, eq. (RF1)), discretised into a :class:`~jaxaccel.spectra.Spectrum` with
   multiplicities.
 
 Risks are in the convention of the engine: ``P(theta) = 1/2 E[(y - f(x))^2]``.
@@ -60,7 +60,7 @@ class RandomFeatures(NamedTuple):
 
     def label_noise(self, sigma2: float = 0.0) -> float:
         """The ``sigma2`` of the SE noise model for SGD on ``theta``: ``2 P_inf + sigma2``
-        (the approximation residual acts as label noise, theory §14.1)."""
+        (the approximation residual acts as label noise, theory §17.1)."""
         sigma2 = _check_sigma2(sigma2)
         return 2.0 * self.irreducible + sigma2
 
@@ -95,7 +95,7 @@ def _check_size(x, name, minimum=1):
 def power_law_features(alpha: float, beta: float, v: int, d: int, *, seed: int = 0,
                        keep_embedding: bool = False) -> RandomFeatures:
     """Sample ``W`` and return the exact spectrum of ``K = W^T D W`` and the target
-    coefficients (theory §14.1).
+    coefficients (theory §17.1).
 
     ``theta* = K^+ W^T D b``; ``c2_k = <u_k, theta*>^2`` for the eigenvectors ``u_k`` of ``K``;
     ``P_inf = 1/2 (b^T D b - q^T K^+ q)``, ``q = W^T D b``. With ``v < d``, ``K`` has rank
@@ -155,22 +155,22 @@ def power_law_population(alpha: float, beta: float, v: float, *, n_head: int = 2
 
 def _stieltjes(z, D, m, d, iters=60):
     """Solve ``mz = -1 / (z - (1/d) sum_l m_l D_l / (1 + D_l mz))`` (eq. (RF1)) on the upper
-    half plane for an array ``z``, by continuation in ``Im z`` and damped Newton steps."""
+    half plane for an array ``z = x + i eta``, by continuation from ``eta = x`` down to the
+    given ``eta`` and Newton steps on ``mz (z - s(mz)) + 1 = 0`` (a step that leaves the half
+    plane is replaced by one step of the contracting fixed-point map)."""
     x = z.real
-    s = lambda mm: (m * D / (1.0 + np.multiply.outer(mm, D))).sum(-1) / d  # noqa: E731
-    ds = lambda mm: -(m * D * D / (1.0 + np.multiply.outer(mm, D)) ** 2).sum(-1) / d  # noqa: E731
-    etas = np.geomspace(1.0, z.imag.min() / x.max(), 40)
+    rel = z.imag / x
     mz = -1.0 / (x + 1j * x)
-    for rel in etas:
-        zz = x + 1j * np.maximum(rel * x, z.imag)
+    mD, mD2 = m * D / d, m * D * D / d
+    for r in np.geomspace(1.0, rel.min(), 16):
+        zz = x + 1j * x * np.maximum(r, rel)
         for _ in range(iters):
-            sv = s(mz)
+            t = 1.0 / (1.0 + np.multiply.outer(mz, D))
+            sv = t @ mD
             F = mz * (zz - sv) + 1.0
-            dF = zz - sv - mz * ds(mz)
-            step = F / dF
-            new = mz - step
+            dF = zz - sv + mz * ((t * t) @ mD2)
+            new = mz - F / dF
             bad = ~(new.imag > 0) | ~np.isfinite(new)
-            # fall back to the (contracting) fixed-point map where Newton leaves the half plane
             new = np.where(bad, -1.0 / (zz - sv), new)
             done = np.abs(new - mz) <= 1e-13 * np.abs(mz)
             mz = new
@@ -180,11 +180,11 @@ def _stieltjes(z, D, m, d, iters=60):
 
 
 def power_law_features_equivalent(alpha: float, beta: float, v: float, d: int, *,
-                                  n_nodes: int = 2000, resolution: float = 1e-4,
-                                  n_head: int = 2000, panels_per_decade: int = 48
+                                  n_nodes: int = 1000, resolution: float = 1e-8,
+                                  n_head: int = 500, panels_per_decade: int = 48
                                   ) -> RandomFeatures:
     """Deterministic-equivalent spectrum of ``K = W^T D W`` and target measure for large
-    ``v, d`` (theory §14.2), as a :class:`~jaxaccel.spectra.Spectrum` with multiplicities.
+    ``v, d`` (theory §17.2), as a :class:`~jaxaccel.spectra.Spectrum` with multiplicities.
 
     With the Stieltjes transform ``mz`` of the eigenvalue distribution of ``K`` solving the
     Silverstein fixed point (RF1)
@@ -192,9 +192,9 @@ def power_law_features_equivalent(alpha: float, beta: float, v: float, d: int, *
     ``d Im mz(x + i0) / pi``, the target's spectral measure ``sum_k mu_k c2_k delta_{mu_k}`` has
     the transform ``(F(z) - F(0)) / z`` with
     ``F(z) = sum_j D_j b_j^2 mz D_j / (1 + mz D_j)`` (RF2), and
-    ``P_inf = 1/2 sum_j D_j b_j^2 / (1 + mz(0) D_j)`` (RF3). The measures are evaluated on a
-    log grid of ``n_nodes`` points at ``Im z = resolution * x`` and each grid cell becomes a
-    node. Requires ``v > d`` (else ``K`` has an atom at 0).
+    ``P_inf = 1/2 sum_j D_j b_j^2 / (1 + mz(0) D_j)`` (RF3). The measures are evaluated at
+    ``Im z = resolution * x`` on ``n_nodes`` log cells (3 Gauss points each); each cell becomes
+    a node at its mean eigenvalue. Requires ``v > d`` (else ``K`` has an atom at 0).
 
     Example:
         >>> eq = power_law_features_equivalent(1.0, 0.8, v=4000, d=200, n_nodes=400)
@@ -207,8 +207,8 @@ def power_law_features_equivalent(alpha: float, beta: float, v: float, d: int, *
         raise ValueError(f"v must be finite and > d={d} for the deterministic equivalent "
                          f"(v <= d puts an atom at 0), got {v!r}")
     n_nodes = V.check_positive_int(n_nodes, "n_nodes")
-    if not (np.isfinite(resolution) and 0 < resolution < 0.1):
-        raise ValueError(f"resolution must lie in (0, 0.1), got {resolution!r}")
+    if not (np.isfinite(resolution) and 1e-14 <= resolution < 1e-2):
+        raise ValueError(f"resolution must lie in [1e-14, 1e-2), got {resolution!r}")
     D, b2, m = power_law_population(alpha, beta, v, n_head=n_head,
                                     panels_per_decade=panels_per_decade)
     # m(0): (1/d) sum m D mz / (1 + D mz) = 1 (real, v > d), by bisection on log mz
@@ -227,23 +227,30 @@ def power_law_features_equivalent(alpha: float, beta: float, v: float, d: int, *
     tail = float((m * D)[1:].sum()) / d
     x_max = 2.0 * (D.max() + tail) * (1.0 + 1.0 / np.sqrt(d)) ** 2
     x_min = 1e-3 * max(D.min(), float((m * D * (np.cumsum(m) > d)).sum()) / d)
-    edges = np.geomspace(x_min, x_max, n_nodes + 1)
-    x = np.sqrt(edges[1:] * edges[:-1])
-    dx = np.diff(edges)
-    z = x + 1j * resolution * x
+    # each log-cell is integrated with 3 Gauss-Legendre points in log x; its node sits at the
+    # cell's mean eigenvalue (so the node keeps the cell's mass and first moment)
+    edges = np.log(np.geomspace(x_min, x_max, n_nodes + 1))
+    gx, gw = np.polynomial.legendre.leggauss(3)
+    half, mid = 0.5 * np.diff(edges), 0.5 * (edges[1:] + edges[:-1])
+    xs = np.exp(mid[:, None] + half[:, None] * gx[None, :])          # (n_nodes, 3)
+    ws = half[:, None] * gw[None, :] * xs                               # dx of each point
+    z = (xs * (1.0 + 1j * resolution)).ravel()
     mz = _stieltjes(z, D, m, d)
-    dens = d * mz.imag / np.pi                       # eigenvalues per unit x
+    dens = (d * mz.imag / np.pi).reshape(xs.shape)                      # eigenvalues per unit x
     F = (m * D * b2 * np.multiply.outer(mz, D) / (1.0 + np.multiply.outer(mz, D))).sum(-1)
-    nu_dens = ((F - explained) / z).imag / np.pi     # target measure (lambda c2) per unit x
-    mult = np.maximum(dens * dx, 0.0)
-    lam_c2 = np.maximum(nu_dens * dx, 0.0)
+    nu_dens = (((F - explained) / z).imag / np.pi).reshape(xs.shape)    # target measure per x
+    cell = np.maximum(dens * ws, 0.0)
+    mult = cell.sum(1)
+    x = (cell * xs).sum(1) / np.where(mult > 0, mult, 1.0)
+    lam_c2 = np.maximum(nu_dens * ws, 0.0).sum(1)
+    keep = mult > 1e-12 * mult.sum()
+    x, mult, lam_c2 = x[keep], mult[keep], lam_c2[keep]
     mass, sig = mult.sum(), lam_c2.sum()
     if abs(mass / d - 1.0) > 1e-2 or abs(sig / explained - 1.0) > 1e-2:
         warnings.warn(f"power_law_features_equivalent: the grid holds {mass / d:.4f} of the "
                       f"eigenvalues and {sig / explained:.4f} of the target measure; raise "
                       "n_nodes", RuntimeWarning, stacklevel=2)
-    keep = mult > 1e-12 * mass
-    x, mult, lam_c2 = x[keep], mult[keep] * (d / mass), lam_c2[keep] * (explained / sig)
+    mult, lam_c2 = mult * (d / mass), lam_c2 * (explained / sig)
     order = np.argsort(x)[::-1]
     spec = Spectrum(jnp.asarray(x[order]), jnp.asarray((lam_c2 / x)[order]),
                     weights=jnp.asarray(mult[order]))

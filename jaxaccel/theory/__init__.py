@@ -44,7 +44,7 @@ from jaxaccel.theory.monitors import RunningNoiseSum as RunningNoiseSum
 from jaxaccel.theory.monitors import adiabatic_loss as adiabatic_loss
 from jaxaccel.theory.monitors import applied_learning_rate as applied_learning_rate
 from jaxaccel.theory.monitors import running_noise_sum as running_noise_sum
-# compute-optimal scaling of random features (theory §14)
+# compute-optimal scaling of random features (theory §17)
 from jaxaccel.theory.scaling import ExponentFit as ExponentFit
 from jaxaccel.theory.scaling import FrontierResult as FrontierResult
 from jaxaccel.theory.scaling import PLRFExponents as PLRFExponents

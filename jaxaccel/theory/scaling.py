@@ -1,4 +1,4 @@
-"""Compute-optimal scaling of power-law random features (theory §14.3-§14.4).
+"""Compute-optimal scaling of power-law random features (theory §17.3-§17.4).
 
 :func:`compute_frontier` runs the exact SE dynamics of an algorithm on the random-features
 problem of every model size ``d`` of a grid (one vmapped, memory-chunked program; the problems'
@@ -8,7 +8,7 @@ spectra are padded to a common size with inert nodes), converts steps to compute
 
 :func:`plrf_compute_optimal` gives the exponents of the PLRF phases above the high-dimensional
 line (``2 alpha > 1``) from the loss decomposition of Paquette, Paquette, Xiao & Pennington
-(2024, "4+3 phases of compute-optimal neural scaling laws"), derived in theory §14.4.
+(2024, "4+3 phases of compute-optimal neural scaling laws"), derived in theory §17.4.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class PLRFExponents(NamedTuple):
 
 
 def plrf_compute_optimal(alpha: float, beta: float) -> PLRFExponents:
-    """The compute-optimal exponents of one-pass SGD on PLRF (theory §14.4; phases of Paquette,
+    """The compute-optimal exponents of one-pass SGD on PLRF (theory §17.4; phases of Paquette,
     Paquette, Xiao & Pennington 2024) for ``2 alpha > 1``:
 
     * Ia (``2 beta < 1``): ``F_pp`` vs ``F_0``: ``d* ~ f^(1/(2 alpha + 1))``,
@@ -190,9 +190,9 @@ def compute_frontier(problem: Callable[[int], RandomFeatures],
                      sigma2: float = 0.0, tau=(1.0, -1.0), record="log", f_points: int = 40,
                      fit_window: Optional[tuple] = None, memory_budget: float = 2**30,
                      ) -> FrontierResult:
-    """Compute-optimal frontier of ``algorithm`` on random-features problems (theory §14.3).
+    """Compute-optimal frontier of ``algorithm`` on random-features problems (theory §17.3).
 
-    For every ``d`` of ``d_grid`` the SE dynamics (exact for Gaussian data, theory §14.1) run
+    For every ``d`` of ``d_grid`` the SE dynamics (exact for Gaussian data, theory §17.1) run
     on ``problem(d)`` with label noise ``2 P_inf(d) + sigma2`` at batch ``b``; the risk at step
     ``t`` costs ``f = d b t``. The envelope ``P*(f) = min_d risk(d, f/(d b))`` and the
     optimal ``d*(f)`` are fitted by power laws over ``fit_window`` (default: the compute range
