@@ -244,13 +244,12 @@ def compute_frontier(problem: Callable[[int], RandomFeatures],
     for p in probs:
         if not isinstance(p, RandomFeatures):
             raise ValueError(f"problem(d) must return RandomFeatures, got {type(p).__name__}")
-    algs = [algorithm(p) if callable(algorithm) and not isinstance(algorithm, MemoryAlgorithm)
-            else algorithm for p in probs]
+    shared = isinstance(algorithm, MemoryAlgorithm)
+    algs = [algorithm] if shared else [algorithm(p) for p in probs]
     for a in algs:
         if not isinstance(a, MemoryAlgorithm):
             raise ValueError("algorithm must be a MemoryAlgorithm or return one")
         check_algorithm(a)
-    alg_stack = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *algs)
     lam, c2, m = _stack_spectra([p.spectrum for p in probs])
     irr = np.array([p.irreducible for p in probs])
     s2 = 2.0 * irr + float(sigma2)
@@ -262,13 +261,21 @@ def compute_frontier(problem: Callable[[int], RandomFeatures],
         r = simulate(spec, alg_i, steps, NoiseModel(batch_size, t1, t2, s2_i), record=rec)
         return r.loss, r.diverged
 
-    chunk = chunk_size(probs[-1].spectrum, algs[0].memory, d_arr.size, memory_budget, 8)
-    run = jax.jit(jax.vmap(one))
+    # a schedule carries (T, ...) coefficients per size: run the sizes one by one
+    scheduled = not all(a.is_stationary for a in algs)
+    chunk = 1 if scheduled else chunk_size(probs[-1].spectrum, algs[0].memory, d_arr.size,
+                                           memory_budget, 8)
+    if shared:
+        run = jax.jit(jax.vmap(one, in_axes=(0, 0, 0, None, 0)))
+        alg_at = lambda sl: algorithm  # noqa: E731
+    else:
+        run = jax.jit(jax.vmap(one))
+        alg_stack = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *algs)
+        alg_at = lambda sl: jax.tree_util.tree_map(lambda x: x[sl], alg_stack)  # noqa: E731
     losses, divs = [], []
     for i in range(0, d_arr.size, chunk):
         sl = slice(i, i + chunk)
-        alg_i = jax.tree_util.tree_map(lambda x: x[sl], alg_stack)
-        lo, dv = run(jnp.asarray(lam[sl]), jnp.asarray(c2[sl]), jnp.asarray(m[sl]), alg_i,
+        lo, dv = run(jnp.asarray(lam[sl]), jnp.asarray(c2[sl]), jnp.asarray(m[sl]), alg_at(sl),
                      jnp.asarray(s2[sl]))
         losses.append(np.asarray(lo))
         divs.append(np.asarray(dv))

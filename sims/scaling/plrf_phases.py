@@ -80,12 +80,14 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--d-max", type=float, default=None)
     p.add_argument("--n-d", type=int, default=None)
+    p.add_argument("--n-nodes", type=int, default=None,
+                   help="cells of each equivalent spectrum")
     p.add_argument("--check-equivalent", action="store_true",
                    help="also compare the equivalent with sampled embeddings")
     args = p.parse_args(argv)
     mode = "full" if args.full else "quick"
     cfg = dict(CONFIG[mode])
-    for k in ("steps", "d_max", "n_d"):
+    for k in ("steps", "d_max", "n_d", "n_nodes"):
         if getattr(args, k) is not None:
             cfg[k] = getattr(args, k)
     if cfg["n_d"] < 4 or cfg["d_max"] <= cfg["d_min"] or cfg["steps"] < 100:
