@@ -53,6 +53,17 @@ from jaxaccel.algorithms import jacobi_heavy_ball as jacobi_heavy_ball
 from jaxaccel.algorithms import jacobi_schedule as jacobi_schedule
 
 # optax transforms share names with the algorithm constructors: use them as ``jaxaccel.optim.*``
+# --- rivals of the literature (theory §14, issue 20)
+from jaxaccel.algorithms import dana as dana
+from jaxaccel.algorithms import dana_constant as dana_constant
+from jaxaccel.algorithms import dana_decay as dana_decay
+from jaxaccel.algorithms import accsgd as accsgd
+from jaxaccel.algorithms import accsgd_torch as accsgd_torch
+from jaxaccel.algorithms import varre_flammarion as varre_flammarion
+from jaxaccel.algorithms import flammarion_bach as flammarion_bach
+from jaxaccel.algorithms import schedule_free_sgd as schedule_free_sgd
+from jaxaccel.algorithms import SCHEDULE_FREE_IS_MEMORY_M as SCHEDULE_FREE_IS_MEMORY_M
+# --- end rivals
 from jaxaccel.algorithms import optim as optim
 
 from jaxaccel.moments import MomentState as MomentState
