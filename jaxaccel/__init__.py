@@ -125,6 +125,15 @@ from jaxaccel.theory import propagator_asymptotics as propagator_asymptotics
 from jaxaccel.theory import propagator_radius as propagator_radius
 from jaxaccel.theory import region_analysis as region_analysis
 from jaxaccel.theory import running_noise_sum as running_noise_sum
+# --- schedule search under a budget (theory §15, issue 20)
+from jaxaccel.theory import ScheduleSearch as ScheduleSearch
+from jaxaccel.theory import schedule_knots as schedule_knots
+from jaxaccel.theory import schedule_from_knots as schedule_from_knots
+from jaxaccel.theory import schedule_objective as schedule_objective
+from jaxaccel.theory import optimize_schedule as optimize_schedule
+from jaxaccel.theory import am1_knots as am1_knots
+from jaxaccel.theory import SCHEDULE_FAMILIES as SCHEDULE_FAMILIES
+# --- end schedule search
 from jaxaccel.theory import spectral_radius as spectral_radius
 from jaxaccel.theory import stability_map as stability_map
 from jaxaccel.theory import strict_stability as strict_stability

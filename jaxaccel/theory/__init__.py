@@ -44,3 +44,12 @@ from jaxaccel.theory.monitors import RunningNoiseSum as RunningNoiseSum
 from jaxaccel.theory.monitors import adiabatic_loss as adiabatic_loss
 from jaxaccel.theory.monitors import applied_learning_rate as applied_learning_rate
 from jaxaccel.theory.monitors import running_noise_sum as running_noise_sum
+# --- schedule search under a budget (theory §15, issue 20)
+from jaxaccel.theory.schedule_search import ScheduleSearch as ScheduleSearch
+from jaxaccel.theory.schedule_search import schedule_knots as schedule_knots
+from jaxaccel.theory.schedule_search import schedule_from_knots as schedule_from_knots
+from jaxaccel.theory.schedule_search import schedule_objective as schedule_objective
+from jaxaccel.theory.schedule_search import optimize_schedule as optimize_schedule
+from jaxaccel.theory.schedule_search import am1_knots as am1_knots
+from jaxaccel.theory.schedule_search import FAMILIES as SCHEDULE_FAMILIES
+# --- end schedule search
