@@ -63,6 +63,8 @@ from jaxaccel.algorithms import varre_flammarion as varre_flammarion
 from jaxaccel.algorithms import flammarion_bach as flammarion_bach
 from jaxaccel.algorithms import schedule_free_sgd as schedule_free_sgd
 from jaxaccel.algorithms import SCHEDULE_FREE_IS_MEMORY_M as SCHEDULE_FREE_IS_MEMORY_M
+from jaxaccel.algorithms import companion_realisation as companion_realisation
+from jaxaccel.algorithms import memory2 as memory2
 # --- end rivals
 from jaxaccel.algorithms import optim as optim
 
@@ -133,6 +135,9 @@ from jaxaccel.theory import schedule_objective as schedule_objective
 from jaxaccel.theory import optimize_schedule as optimize_schedule
 from jaxaccel.theory import am1_knots as am1_knots
 from jaxaccel.theory import SCHEDULE_FAMILIES as SCHEDULE_FAMILIES
+from jaxaccel.theory import MemoryDesign as MemoryDesign
+from jaxaccel.theory import max_effective_learning_rate as max_effective_learning_rate
+from jaxaccel.theory import memory2_search as memory2_search
 # --- end schedule search
 from jaxaccel.theory import spectral_radius as spectral_radius
 from jaxaccel.theory import stability_map as stability_map

@@ -43,5 +43,7 @@ from jaxaccel.algorithms.rivals import varre_flammarion as varre_flammarion
 from jaxaccel.algorithms.rivals import flammarion_bach as flammarion_bach
 from jaxaccel.algorithms.rivals import schedule_free_sgd as schedule_free_sgd
 from jaxaccel.algorithms.rivals import SCHEDULE_FREE_IS_MEMORY_M as SCHEDULE_FREE_IS_MEMORY_M
+from jaxaccel.algorithms.polynomials import companion_realisation as companion_realisation
+from jaxaccel.algorithms.polynomials import memory2 as memory2
 # --- end rivals
 from jaxaccel.algorithms import optim as optim

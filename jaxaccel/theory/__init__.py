@@ -52,4 +52,7 @@ from jaxaccel.theory.schedule_search import schedule_objective as schedule_objec
 from jaxaccel.theory.schedule_search import optimize_schedule as optimize_schedule
 from jaxaccel.theory.schedule_search import am1_knots as am1_knots
 from jaxaccel.theory.schedule_search import FAMILIES as SCHEDULE_FAMILIES
+from jaxaccel.theory.memory_design import MemoryDesign as MemoryDesign
+from jaxaccel.theory.memory_design import max_effective_learning_rate as max_effective_learning_rate
+from jaxaccel.theory.memory_design import memory2_search as memory2_search
 # --- end schedule search
