@@ -550,7 +550,7 @@ def _rival_transform(params_at) -> optax.GradientTransformation:
     return _memory_transform(coefficients, shift0, 1)
 
 
-def dana(gamma2, gamma3, Delta, gamma1=1.0) -> optax.GradientTransformation:
+def dana(gamma2: Hyper, gamma3: Hyper, Delta: Hyper, gamma1: Hyper = 1.0) -> optax.GradientTransformation:
     """The stochastic momentum step of Ferbach et al. (2025) (theory §14.2) as an optax transform.
 
     ``y <- (1 - Delta) y + gamma1 g;  w <- w - gamma2 g - gamma3 y`` with constant coefficients
@@ -567,7 +567,8 @@ def dana(gamma2, gamma3, Delta, gamma1=1.0) -> optax.GradientTransformation:
     return _rival_transform(lambda n: rivals.dana_params(n, gamma2, gamma3, Delta, gamma1))
 
 
-def dana_constant(gamma2, gamma3, delta, *, dim=None, spectrum=None) -> optax.GradientTransformation:
+def dana_constant(gamma2: float, gamma3: float, delta: float, *, dim: Optional[float] = None,
+                  spectrum: Optional[Any] = None) -> optax.GradientTransformation:
     """DANA-constant (theory §14.2) as an optax transform: ``Delta_t = delta/(1+t)``,
     ``gamma3/d`` (``d`` from ``dim`` or ``spectrum``); ``n`` updates reproduce
     ``jaxaccel.dana_constant(..., steps=n)``.
@@ -584,7 +585,8 @@ def dana_constant(gamma2, gamma3, delta, *, dim=None, spectrum=None) -> optax.Gr
     return _rival_transform(lambda n: rivals.dana_constant_params(n, gamma2, gamma3, delta, d))
 
 
-def dana_decay(gamma2, gamma3, delta, *, exponent=None, spectrum=None) -> optax.GradientTransformation:
+def dana_decay(gamma2: float, gamma3: float, delta: float, *, exponent: Optional[float] = None,
+               spectrum: Optional[Any] = None) -> optax.GradientTransformation:
     """DANA-decay (theory §14.2) as an optax transform: ``Delta_t = delta/(1+t)``,
     ``gamma3 (1+t)^(-exponent)`` (``exponent = 1/nu`` from ``spectrum`` by default).
 
@@ -600,7 +602,7 @@ def dana_decay(gamma2, gamma3, delta, *, exponent=None, spectrum=None) -> optax.
     return _rival_transform(lambda n: rivals.dana_decay_params(n, gamma2, gamma3, delta, ex))
 
 
-def accsgd(alpha, beta, gamma, delta) -> optax.GradientTransformation:
+def accsgd(alpha: float, beta: float, gamma: float, delta: float) -> optax.GradientTransformation:
     """Accelerated SGD of Jain et al. (2018), Algorithm 1 (theory §14.3), as an optax transform.
 
     The stored parameters are the gradient points ``bar v_t`` (use :func:`weights_from_state`
@@ -616,7 +618,8 @@ def accsgd(alpha, beta, gamma, delta) -> optax.GradientTransformation:
     return _rival_transform(lambda n: rivals.accsgd_params(alpha, beta, gamma, delta))
 
 
-def accsgd_torch(lr, kappa=1000.0, xi=10.0, small_const=0.7) -> optax.GradientTransformation:
+def accsgd_torch(lr: float, kappa: float = 1000.0, xi: float = 10.0,
+                 small_const: float = 0.7) -> optax.GradientTransformation:
     """AccSGD in the PyTorch parametrisation of Kidambi et al. (2018) (theory §14.3).
 
     Example:
@@ -629,7 +632,7 @@ def accsgd_torch(lr, kappa=1000.0, xi=10.0, small_const=0.7) -> optax.GradientTr
     return _rival_transform(lambda n: rivals.accsgd_torch_params(lr, kappa, xi, small_const))
 
 
-def varre_flammarion(alpha, beta, offset=3.0) -> optax.GradientTransformation:
+def varre_flammarion(alpha: float, beta: float, offset: float = 3.0) -> optax.GradientTransformation:
     """Accelerated SGD of Varre & Flammarion (2022) (theory §14.4) as an optax transform (the
     stored parameters are the extrapolated points ``nu_t``; :func:`weights_from_state` gives
     ``theta_t``).
@@ -644,7 +647,7 @@ def varre_flammarion(alpha, beta, offset=3.0) -> optax.GradientTransformation:
     return _rival_transform(lambda n: rivals.varre_flammarion_params(n, alpha, beta, offset))
 
 
-def flammarion_bach(alpha, beta, gamma) -> optax.GradientTransformation:
+def flammarion_bach(alpha: float, beta: float, gamma: float) -> optax.GradientTransformation:
     """The Flammarion & Bach (2015) second-order family (theory §14.5) as an optax transform.
 
     Example:
@@ -658,7 +661,7 @@ def flammarion_bach(alpha, beta, gamma) -> optax.GradientTransformation:
     return _rival_transform(lambda n: rivals.flammarion_bach_params(alpha, beta, gamma))
 
 
-def schedule_free_sgd(lr, beta) -> optax.GradientTransformation:
+def schedule_free_sgd(lr: float, beta: float) -> optax.GradientTransformation:
     """Schedule-free SGD (Defazio et al. 2024; theory §14.6) with a constant ``lr`` as an optax
     transform. The stored parameters are the gradient points ``y_t``; the average ``x_t`` (the
     iterate whose loss is reported) is :func:`weights_from_state`.

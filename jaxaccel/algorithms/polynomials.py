@@ -118,7 +118,8 @@ def companion_realisation(R: Float[ArrayLike, "M+1"], Q: Float[ArrayLike, "M+1"]
     return shift_free(MemoryAlgorithm(alpha, jnp.zeros((M,), R.dtype), b, c, D))
 
 
-def memory2(s, p, q0, q1, q2) -> MemoryAlgorithm:
+def memory2(s: Float[ArrayLike, ""], p: Float[ArrayLike, ""], q0: Float[ArrayLike, ""],
+            q1: Float[ArrayLike, ""], q2: Float[ArrayLike, ""]) -> MemoryAlgorithm:
     """The memory-2 method (``a = 0``) with ``P = (mu - 1)(mu^2 - s mu + p)`` and
     ``Q = q0 + q1 mu + q2 mu^2`` (theory §16, via Theorem 1 of §2.5); traceable.
 

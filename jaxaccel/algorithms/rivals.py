@@ -21,7 +21,7 @@ use the same functions, so the two views cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import jax.numpy as jnp
@@ -139,7 +139,7 @@ def _dana_checks(gamma2, gamma3, delta):
 
 
 def dana_constant(gamma2: StepSize, gamma3: StepSize, delta: StepSize, steps: int, *,
-                  dim=None, spectrum=None) -> MemoryAlgorithm:
+                  dim: Optional[float] = None, spectrum: Optional[Any] = None) -> MemoryAlgorithm:
     """DANA-constant (Ferbach et al. 2025; theory §14.2) for steps ``t = 0..steps-1``.
 
     :func:`dana` with ``Delta_t = delta / (1 + t)``, ``gamma1 = 1``, constant ``gamma2`` and
@@ -166,7 +166,7 @@ def dana_constant(gamma2: StepSize, gamma3: StepSize, delta: StepSize, steps: in
 
 
 def dana_decay(gamma2: StepSize, gamma3: StepSize, delta: StepSize, steps: int, *,
-               exponent=None, spectrum=None) -> MemoryAlgorithm:
+               exponent: Optional[float] = None, spectrum: Optional[Any] = None) -> MemoryAlgorithm:
     """DANA-decay (Ferbach et al. 2025; theory §14.2) for steps ``t = 0..steps-1``.
 
     :func:`dana` with ``Delta_t = delta/(1+t)``, ``gamma1 = 1``, constant ``gamma2`` and

@@ -16,13 +16,15 @@ program evaluates all candidates per bisection step (:func:`jaxaccel.noisy_stabi
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import numpy as np
 import jax
 import jax.numpy as jnp
 
 from jaxaccel import _validation as V
+from jaxaccel._typing import ArrayLike, Float
+from jaxaccel.algorithms.base import MemoryAlgorithm
 from jaxaccel.algorithms.polynomials import characteristic_polynomials, memory2
 from jaxaccel.algorithms.presets import memory1_triplet
 from jaxaccel.spectra.spectrum import Spectrum, check_spectrum
@@ -68,7 +70,9 @@ def _feasible_fn(spectrum, build, batch_size, tau, margin):
     return jax.jit(jax.vmap(one))
 
 
-def max_effective_learning_rate(spectrum: Spectrum, build, coords, batch_size, tau=None, *,
+def max_effective_learning_rate(spectrum: Spectrum, build: Callable[..., MemoryAlgorithm],
+                                coords: Float[ArrayLike, "K C"], batch_size: float,
+                                tau: Optional[Tuple[float, float]] = None, *,
                                 margin: float = 0.1, bounds: Tuple[float, float] = (1e-2, 1e4),
                                 iters: int = 14) -> Tuple[np.ndarray, np.ndarray]:
     """Largest feasible ``alpha_eff`` of each candidate by bisection in ``log alpha_eff``.
@@ -140,8 +144,10 @@ def _build2(delta):
     return build
 
 
-def memory2_search(spectrum: Spectrum, delta: float, batch_size, tau=None, *,
-                   margin: float = 0.1, r2=None, q0=None, q1=None, m1_q0=None,
+def memory2_search(spectrum: Spectrum, delta: float, batch_size: float,
+                   tau: Optional[Tuple[float, float]] = None, *, margin: float = 0.1,
+                   r2: Optional[ArrayLike] = None, q0: Optional[ArrayLike] = None,
+                   q1: Optional[ArrayLike] = None, m1_q0: Optional[ArrayLike] = None,
                    bounds: Tuple[float, float] = (1e-2, 1e4), iters: int = 14) -> MemoryDesign:
     """Best memory-1 and memory-2 stationary methods at memory scale ``delta`` (theory §16).
 

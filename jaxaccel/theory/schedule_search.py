@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxaccel import _validation as V
-from jaxaccel._typing import ArrayLike
+from jaxaccel._typing import ArrayLike, Float
 from jaxaccel.algorithms.base import MemoryAlgorithm
 from jaxaccel.algorithms.presets import am1_form, heavy_ball
 from jaxaccel.moments.simulate import simulate
@@ -101,7 +101,8 @@ def _interp(knots, values, logt):
 
 
 def schedule_from_knots(params: Dict[str, jax.Array], family: str, horizon: int,
-                        knots, *, budget=None, batch_size=None
+                        knots: Float[ArrayLike, "K"], *, budget: Optional[float] = None,
+                        batch_size: Optional[float] = None
                         ) -> Tuple[MemoryAlgorithm, jax.Array]:
     """The schedule (``MemoryAlgorithm`` of ``horizon`` steps) and ``(T,)`` batch sizes of knot
     values ``params`` (theory §15).
@@ -134,7 +135,9 @@ def schedule_from_knots(params: Dict[str, jax.Array], family: str, horizon: int,
     return alg, b
 
 
-def am1_knots(knots, delta0=0.5, kappa=0.9, alpha0=1.0, theta=0.4, eta_kick=0.5):
+def am1_knots(knots: Float[ArrayLike, "K"], delta0: float = 0.5, kappa: float = 0.9,
+              alpha0: float = 1.0, theta: float = 0.4, eta_kick: float = 0.5
+              ) -> Dict[str, jax.Array]:
     """Knot values of ``"am1_form"`` that reproduce the AM1 schedule of theory §7.2 exactly
     (``t0 = 1``): ``log alpha_eff = log alpha0 + theta log(1+t)``, ``log delta = log delta0 -
     kappa log(1+t)``, ``eta' = eta_kick``.
@@ -157,9 +160,12 @@ def _check_steps(horizon, n=16):
     return np.unique(np.round(np.geomspace(1, horizon, n)).astype(int) - 1)
 
 
-def schedule_objective(spectrum: Spectrum, family: str, horizon: int, *, budget=None,
-                       batch_size=None, tau=None, knots=None, margin: float = 0.05,
-                       penalty: float = 100.0, check_steps=None) -> Callable:
+def schedule_objective(spectrum: Spectrum, family: str, horizon: int, *,
+                       budget: Optional[float] = None, batch_size: Optional[float] = None,
+                       tau: Optional[Tuple[float, float]] = None,
+                       knots: Optional[Float[ArrayLike, "K"]] = None, margin: float = 0.05,
+                       penalty: float = 100.0,
+                       check_steps: Optional[ArrayLike] = None) -> Callable:
     """The objective ``J(params)`` of theory §15 (a pure, jit-able, differentiable function).
 
     ``J = log L_T + penalty * sum_j relu(U_Sigma(t_j) - (1 - margin))^2``; ``+inf`` when the run
@@ -221,7 +227,7 @@ def _parts(spectrum, family, horizon, knots, budget, batch_size, tau, margin, pa
 
 def optimize_schedule(spectrum: Spectrum, family: str = "am1_form", horizon: int = 10_000, *,
                       budget: Optional[float] = None, batch_size: Optional[float] = None,
-                      tau=None, knots: int = 8, iters: int = 40, lr: float = 0.05,
+                      tau: Optional[Tuple[float, float]] = None, knots: int = 8, iters: int = 40, lr: float = 0.05,
                       margin: float = 0.05, penalty: float = 100.0,
                       init: Optional[Dict[str, ArrayLike]] = None) -> ScheduleSearch:
     """Optimise a free-form schedule by gradient through the engine (theory §15).
