@@ -98,7 +98,7 @@ def companion_realisation(R: Float[ArrayLike, "M+1"], Q: Float[ArrayLike, "M+1"]
 
     Example:
         >>> import jaxaccel as ja
-        >>> alg = ja.companion_realisation([0.9, 1.0], [0.0, -0.4])      # Heavy Ball (0.4, 0.9)
+        >>> alg = ja.companion_realisation([-0.9, 1.0], [0.0, -0.4])      # Heavy Ball (0.4, 0.9)
         >>> round(float(ja.effective_learning_rate(alg)), 12)
         4.0
     """

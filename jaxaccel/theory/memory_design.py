@@ -175,11 +175,13 @@ def memory2_search(spectrum: Spectrum, delta: float, batch_size: float,
     if np.any(np.abs(r2) >= 1):
         raise ValueError("r2 must lie in (-1, 1) (a strictly stable memory)")
     c1 = m1[:, None]
-    ae1, U1 = max_effective_learning_rate(spectrum, _build1(delta), c1, batch_size, tau,
-                                          margin=margin, bounds=bounds, iters=iters)
     c2 = np.stack([m.ravel() for m in np.meshgrid(r2, q0, q1, indexing="ij")], axis=1)
-    ae2, U2 = max_effective_learning_rate(spectrum, _build2(delta), c2, batch_size, tau,
-                                          margin=margin, bounds=bounds, iters=iters)
+    # memory 1 runs as the slice r2 = q0 = 0 of memory 2 (theory §16.1): one compiled program
+    # serves both searches
+    slice1 = np.column_stack([np.zeros_like(m1), np.zeros_like(m1), m1])
+    ae, U = max_effective_learning_rate(spectrum, _build2(delta), np.concatenate([slice1, c2]),
+                                        batch_size, tau, margin=margin, bounds=bounds, iters=iters)
+    ae1, U1, ae2, U2 = ae[: len(m1)], U[: len(m1)], ae[len(m1):], U[len(m1):]
     i1, i2 = int(np.argmax(ae1)), int(np.argmax(ae2))
     alg1 = _build1(delta)(jnp.asarray(c1[i1]), ae1[i1])
     alg2 = _build2(delta)(jnp.asarray(c2[i2]), ae2[i2])

@@ -64,7 +64,8 @@ class ScheduleSearch(NamedTuple):
         penalty: the stability penalty at the optimum.
         U_max: the largest running ``U_Sigma`` at the check steps.
         budget_used: ``sum_t b_t`` (``= budget`` to rounding).
-        history: ``(iters + 1,)`` accepted objective values.
+        history: ``(iters + 1,)`` the objective after each Adam step (rejected steps repeat
+            the previous value); the result is the best point of the history.
         rejected: the number of Adam steps rejected (divergence or non-finite gradient).
     """
 
@@ -169,13 +170,14 @@ def schedule_objective(spectrum: Spectrum, family: str, horizon: int, *,
     """The objective ``J(params)`` of theory §15 (a pure, jit-able, differentiable function).
 
     ``J = log L_T + penalty * sum_j relu(U_Sigma(t_j) - (1 - margin))^2``; ``+inf`` when the run
-    diverges or a check step is not strictly stable.
+    diverges or a check step is not strictly stable. ``penalty = 0`` leaves the monitor out
+    (``U_max`` is then reported as NaN).
 
     Example:
         >>> import jaxaccel as ja
         >>> s = ja.power_law_spectrum(100, nu=2.0, zeta=0.5)
         >>> k = ja.schedule_knots(50, 3)
-        >>> J = ja.schedule_objective(s, "am1_form", 50, batch_size=10.0, knots=k)
+        >>> J = ja.schedule_objective(s, "am1_form", 50, batch_size=10.0, knots=k, penalty=0.0)
         >>> bool(J(ja.am1_knots(k)) < 0)
         True
     """
@@ -202,27 +204,24 @@ def schedule_objective(spectrum: Spectrum, family: str, horizon: int, *,
     tau = (1.0, -1.0) if tau is None else tau
 
     def J(params):
+        return J_aux(params)[0]
+
+    def J_aux(params):
         alg, b = schedule_from_knots(params, family, horizon, knots, budget=budget,
                                      batch_size=batch_size)
         r = simulate(spectrum, alg, horizon, batch_size=b, tau=tau, record=np.array([horizon]),
                      kernel="xla", unroll=1)
         logL = jnp.log(r.loss[-1])
         logL = jnp.where(r.diverged, jnp.inf, logL)
+        if penalty == 0:  # no monitor at all (cheaper to compile)
+            return logL, (logL, jnp.zeros_like(logL), jnp.full_like(logL, jnp.nan))
         mon = running_noise_sum(spectrum, alg, b, tau, steps=chk, method="general")
         U = jnp.where(mon.stable, mon.U_tilde, jnp.inf)
         pen = penalty * jnp.sum(jnp.maximum(U - (1.0 - margin), 0.0) ** 2)
-        return logL + pen
+        return logL + pen, (logL, pen, jnp.max(U))
 
+    J.with_parts = J_aux  # (J, (log L_T, penalty, max U~)) for the optimiser
     return J
-
-
-def _parts(spectrum, family, horizon, knots, budget, batch_size, tau, margin, params):
-    alg, b = schedule_from_knots(params, family, horizon, knots, budget=budget,
-                                 batch_size=batch_size)
-    r = simulate(spectrum, alg, horizon, batch_size=b, tau=tau, record=np.array([horizon]))
-    mon = running_noise_sum(spectrum, alg, b, tau, steps=_check_steps(horizon), method="general")
-    U = np.where(np.asarray(mon.stable), np.asarray(mon.U_tilde), np.inf)
-    return alg, b, float(r.loss[-1]), float(np.max(U)), float(np.sum(np.maximum(U - (1 - margin), 0) ** 2))
 
 
 def optimize_schedule(spectrum: Spectrum, family: str = "am1_form", horizon: int = 10_000, *,
@@ -254,7 +253,8 @@ def optimize_schedule(spectrum: Spectrum, family: str = "am1_form", horizon: int
     Example:
         >>> import jaxaccel as ja
         >>> s = ja.power_law_spectrum(100, nu=2.0, zeta=0.5)
-        >>> res = ja.optimize_schedule(s, "am1_form", 80, budget=800.0, knots=3, iters=2)
+        >>> res = ja.optimize_schedule(s, "am1_form", 80, budget=800.0, knots=3, iters=2,
+        ...                            penalty=0.0)      # penalty 0: no U_Sigma monitor
         >>> round(res.budget_used, 9), bool(res.history[-1] <= res.history[0])
         (800.0, True)
     """
@@ -282,31 +282,40 @@ def optimize_schedule(spectrum: Spectrum, family: str = "am1_form", horizon: int
     for k, v in params.items():
         if v.shape != (knots,):
             raise ValueError(f"init[{k!r}] must have shape ({knots},), got {v.shape}")
-    vg = jax.jit(jax.value_and_grad(J))
-    f, g = vg(params)
+    vga = jax.jit(jax.value_and_grad(J.with_parts, has_aux=True))
+
+    def vg(x):
+        (val, aux), grad = vga(x)
+        return val, grad, aux
+
+    f, g, aux = vg(params)
     if not np.isfinite(float(f)):
         raise ValueError("the start schedule diverges or is not strictly stable: pass init=")
     opt = optax.adam(lr)
     state = opt.init(params)
     history, rejected, step = [float(f)], 0, lr
+    best = (float(f), params, aux)  # the best accepted point is returned
     for _ in range(iters):
         upd, new_state = opt.update(g, state, params)
         cand = optax.apply_updates(params, upd)
-        fc, gc = vg(cand)
+        fc, gc, auxc = vg(cand)
         ok = np.isfinite(float(fc)) and all(bool(jnp.all(jnp.isfinite(x)))
                                              for x in jax.tree_util.tree_leaves(gc))
         if ok and float(fc) <= history[-1] + 1.0:
-            params, state, f, g = cand, new_state, fc, gc
+            params, state, f, g, aux = cand, new_state, fc, gc, auxc
+            if float(f) < best[0]:
+                best = (float(f), params, aux)
         else:
             rejected += 1
             step *= 0.5
             opt = optax.adam(step)
             state = opt.init(params)
         history.append(float(f))
-    tau_ = (1.0, -1.0) if tau is None else tau
-    alg, b, loss, umax, pen = _parts(spectrum, family, horizon, kn, budget, batch_size, tau_,
-                                     margin, params)
+    f, params, aux = best
+    alg, b = schedule_from_knots(params, family, horizon, kn, budget=budget,
+                                 batch_size=batch_size)
+    logL, pen, umax = (float(x) for x in aux)
     return ScheduleSearch(family, {k: np.asarray(v) for k, v in params.items()}, kn, alg, b,
-                          loss, float(f), penalty * pen, umax, float(jnp.sum(b)),
+                          float(np.exp(logL)), float(f), pen, umax, float(jnp.sum(b)),
                           np.asarray(history), rejected)
 
