@@ -108,6 +108,11 @@ def max_effective_learning_rate(spectrum: Spectrum, build: Callable[..., MemoryA
         raise ValueError(f"bounds must satisfy 0 < lo < hi < inf, got {bounds!r}")
     iters = V.check_positive_int(iters, "iters")
     f = _feasible_fn(spectrum, build, batch_size, tau, margin)
+    return _bisect(f, coords, lo, hi, iters)
+
+
+def _bisect(f, coords, lo, hi, iters):
+    """Bisection of :func:`max_effective_learning_rate` with a prebuilt feasibility program."""
     K = coords.shape[0]
     c = jnp.asarray(coords)
     a = np.full(K, np.log(lo))
@@ -148,14 +153,18 @@ def memory2_search(spectrum: Spectrum, delta: float, batch_size: float,
                    tau: Optional[Tuple[float, float]] = None, *, margin: float = 0.1,
                    r2: Optional[ArrayLike] = None, q0: Optional[ArrayLike] = None,
                    q1: Optional[ArrayLike] = None, m1_q0: Optional[ArrayLike] = None,
-                   bounds: Tuple[float, float] = (1e-2, 1e4), iters: int = 14) -> MemoryDesign:
+                   bounds: Tuple[float, float] = (1e-2, 1e4), iters: int = 14,
+                   refine: int = 0, samples: int = 24, seed: int = 0) -> MemoryDesign:
     """Best memory-1 and memory-2 stationary methods at memory scale ``delta`` (theory §16).
 
     Grids (defaults in brackets): memory 1 over its ``q0`` (``m1_q0`` [``0.02 .. 3``, log]),
     memory 2 over the Cartesian product of ``r2`` [``-0.5, 0, 0.5``], ``q0`` [``-0.2, 0,
     0.2``] and ``q1`` [``m1_q0``]; the default grid contains the memory-1 slice
     ``r2 = q0 = 0``, so ``gain >= 1`` up to the bisection resolution. Each candidate's largest
-    feasible ``alpha_eff`` by :func:`max_effective_learning_rate`.
+    feasible ``alpha_eff`` by :func:`max_effective_learning_rate`. ``refine`` rounds of
+    ``samples`` random perturbations of ``(r2, q0, q1)`` around the best point so far (the
+    memory-1 optimum as the slice ``r2 = q0 = 0`` included) then search off the grid, with
+    steps shrinking by 0.6 per round (``seed`` fixes them).
 
     Example:
         >>> import jaxaccel as ja
@@ -179,9 +188,36 @@ def memory2_search(spectrum: Spectrum, delta: float, batch_size: float,
     # memory 1 runs as the slice r2 = q0 = 0 of memory 2 (theory §16.1): one compiled program
     # serves both searches
     slice1 = np.column_stack([np.zeros_like(m1), np.zeros_like(m1), m1])
-    ae, U = max_effective_learning_rate(spectrum, _build2(delta), np.concatenate([slice1, c2]),
-                                        batch_size, tau, margin=margin, bounds=bounds, iters=iters)
+    lo, hi = (float(x) for x in bounds)
+    if not (0 < lo < hi and np.isfinite(hi)):
+        raise ValueError(f"bounds must satisfy 0 < lo < hi < inf, got {bounds!r}")
+    if not (0.0 <= margin < 1.0):
+        raise ValueError(f"margin must lie in [0, 1), got {margin!r}")
+    refine = int(refine)
+    if refine < 0:
+        raise ValueError(f"refine must be >= 0, got {refine}")
+    f = _feasible_fn(spectrum, _build2(delta), batch_size, tau, margin)
+    ae, U = _bisect(f, np.concatenate([slice1, c2]), lo, hi, iters)
     ae1, U1, ae2, U2 = ae[: len(m1)], U[: len(m1)], ae[len(m1):], U[len(m1):]
+    # local random refinement of memory 2 around the best point found so far (memory-1 slice
+    # included), shrinking the steps each round
+    rng = np.random.default_rng(seed)
+    best_c = slice1[int(np.argmax(ae1))] if ae1.max() >= ae2.max() else c2[int(np.argmax(ae2))]
+    best_a = max(ae1.max(), ae2.max())
+    scale = np.array([0.3, 0.1, 0.3])
+    extra_c, extra_a, extra_U = [], [], []
+    for r in range(refine):
+        cand = best_c + rng.normal(size=(samples, 3)) * scale * np.array([1, 1, abs(best_c[2]) + 0.05])
+        cand[:, 0] = np.clip(cand[:, 0], -0.95, 0.95)
+        a_r, U_r = _bisect(f, cand, lo, hi, iters)
+        extra_c.append(cand); extra_a.append(a_r); extra_U.append(U_r)
+        if a_r.max() > best_a:
+            best_a, best_c = a_r.max(), cand[int(np.argmax(a_r))]
+        scale = scale * 0.6
+    if refine:
+        c2 = np.concatenate([c2] + extra_c)
+        ae2 = np.concatenate([ae2] + extra_a)
+        U2 = np.concatenate([U2] + extra_U)
     i1, i2 = int(np.argmax(ae1)), int(np.argmax(ae2))
     alg1 = _build1(delta)(jnp.asarray(c1[i1]), ae1[i1])
     alg2 = _build2(delta)(jnp.asarray(c2[i2]), ae2[i2])

@@ -12,7 +12,7 @@ edge ``theta = 1 - 1/nu``). The tuned configuration is then run at several batch
 table says at which it diverges and when.
 
     python sims/sgd_memory/rivals.py            # --quick (default): N = 2000, T = 2000
-    python sims/sgd_memory/rivals.py --full     # N = 1e5, T = 1e5, finer grids
+    python sims/sgd_memory/rivals.py --full     # N = 1e4, T = 1e4, finer grids, 7 batch sizes
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ NAME = "rivals"
 CONFIGS = {
     "quick": dict(n=2000, steps=2000, batch=10.0, points=4, batches=[1.0, 3.0, 10.0, 100.0],
                   digits_n=600),
-    "full": dict(n=100_000, steps=100_000, batch=10.0, points=12,
+    "full": dict(n=10_000, steps=10_000, batch=10.0, points=8,
                  batches=[1.0, 2.0, 5.0, 10.0, 30.0, 100.0, 1000.0], digits_n=1797),
 }
 TAU = (1.0, -1.0)
