@@ -39,7 +39,8 @@ def test_rivals_quick(tmp_path):
     assert len(rows) == 20
     sgd = rows[("signal", "SGD")]
     assert not sgd["diverged"] and abs(sgd["slope"] + 0.5) < 0.1      # -zeta
-    assert rows[("signal", "Jacobi HB")]["diverged"]                  # b = 10: U_Sigma(t) -> 1
+    jac = rows[("signal", "Jacobi HB")]                               # b = 10: U_Sigma(t) -> 1
+    assert jac["diverged"] or jac["slope"] > 0                        # diverged or blowing up
     assert rows[("signal", "AM1")]["final_loss"] < sgd["final_loss"]
 
 
