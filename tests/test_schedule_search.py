@@ -75,15 +75,11 @@ def test_bad_input_names_the_argument(kw, name):
 def test_beats_best_constant_and_am1_at_T_1e4(tmp_path):
     """The acceptance run (~3 min on 2 loaded cores): nu = 2, zeta = 0.5, b = 10 (B = 10 T),
     continuum N = 1e5, through ``sims/schedule_search.py``."""
-    import importlib.util
-    import os
     import warnings
 
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sims",
-                        "schedule_search.py")
-    spec = importlib.util.spec_from_file_location("sim_schedule_search", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    from conftest import load_sim
+
+    mod = load_sim("schedule_search")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         meta = mod.main(["--horizons", "10000", "--iters", "12", "--n-max", "1e5", "--n-head",

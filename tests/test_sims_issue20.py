@@ -1,23 +1,12 @@
 """Runs of the issue-20 sims (rivals, schedule search, memory-2 design) at small sizes (slow:
 each compiles several programs; the default run covers their library functions)."""
 
-import importlib.util
 import json
 import os
 import warnings
 
-import numpy as np
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _load(rel):
-    spec = importlib.util.spec_from_file_location("sim_" + rel.replace("/", "_"),
-                                                  os.path.join(ROOT, "sims", rel + ".py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from conftest import load_sim as _load
 
 
 def _files(out, name):

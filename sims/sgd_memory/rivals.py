@@ -17,7 +17,6 @@ table says at which it diverges and when.
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
