@@ -26,7 +26,7 @@ from jaxaccel import plotting
 
 NAME = "rivals"
 CONFIGS = {
-    "quick": dict(n=2000, steps=2000, batch=10.0, points=4, batches=[1.0, 3.0, 10.0, 100.0],
+    "quick": dict(n=2000, steps=2000, batch=10.0, points=5, batches=[1.0, 3.0, 10.0, 100.0],
                   digits_n=600),
     "full": dict(n=10_000, steps=10_000, batch=10.0, points=8,
                  batches=[1.0, 2.0, 5.0, 10.0, 30.0, 100.0, 1000.0], digits_n=1797),
@@ -48,26 +48,28 @@ def methods(spectrum, steps, nu, zeta, n):
     g = {
         "SGD": (lambda alpha: ja.gd(alpha), {"alpha": _grid(0.05, 1.9, 2 * n) / lam_max}),
         "HB": (lambda alpha, beta: ja.heavy_ball(alpha, beta),
-               {"alpha": _grid(0.05, 1.9, n) / lam_max, "beta": np.array([0.0, 0.5, 0.8, 0.9, 0.95])}),
+               {"alpha": _grid(0.05, 1.9, n) / lam_max,
+                "beta": np.array([0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99])}),
         "AM1": (lambda alpha0, eta_kick: ja.am1(0.5, AM1_KAPPA, alpha0, theta, eta_kick, 1.0, steps),
-                {"alpha0": _grid(0.6, 3.0, n), "eta_kick": _grid(0.1, 0.5, n)}),
+                {"alpha0": _grid(0.3, 30.0, n), "eta_kick": _grid(0.03, 1.0, n)}),
         "Jacobi HB": (lambda L: ja.jacobi_heavy_ball(zeta_j, 0.0, L, steps),
-                      {"L": _grid(1.0, 30.0, 2 * n) * lam_max}),
+                      {"L": _grid(1.0, 100.0, 2 * n) * lam_max}),
         "DANA-constant": (lambda gamma2, gamma3: ja.dana_constant(gamma2, gamma3, 1.0, steps,
                                                                   spectrum=spectrum),
-                          {"gamma2": _grid(0.1, 0.9, n), "gamma3": _grid(0.03, 3.0, n)}),
+                          {"gamma2": _grid(0.05, 1.5, n), "gamma3": _grid(0.1, 1000.0, n)}),
         "DANA-decay": (lambda gamma2, gamma3: ja.dana_decay(gamma2, gamma3, 1.0, steps,
                                                             exponent=1.0 / nu),
-                       {"gamma2": _grid(0.1, 0.9, n), "gamma3": _grid(0.003, 0.3, n)}),
+                       {"gamma2": _grid(0.05, 1.5, n), "gamma3": _grid(0.001, 3.0, n)}),
         "AccSGD": (lambda lr, kappa: ja.accsgd_torch(lr, kappa, 10.0, 0.7),
-                   {"lr": _grid(0.05, 0.9, n) / lam_max, "kappa": _grid(20.0, 2000.0, n)}),
+                   {"lr": _grid(0.02, 1.5, n) / lam_max, "kappa": _grid(5.0, 1e5, n)}),
         "Varre-Flammarion": (lambda alpha, beta: ja.varre_flammarion(alpha, beta, steps),
-                             {"alpha": _grid(1e-3, 0.1, n), "beta": _grid(0.1, 0.9, n) / lam_max}),
+                             {"alpha": _grid(1e-4, 1.0, n), "beta": _grid(0.05, 1.5, n) / lam_max}),
         "Flammarion-Bach": (lambda alpha, beta, gamma: ja.flammarion_bach(alpha, beta, gamma),
-                            {"alpha": _grid(0.01, 0.3, n), "beta": _grid(0.05, 0.5, n) / lam_max,
+                            {"alpha": _grid(0.001, 0.5, n), "beta": _grid(0.05, 0.5, n) / lam_max,
                              "gamma": np.array([0.0, 0.5, 1.0, 2.0])}),
         "schedule-free": (lambda lr, beta: ja.schedule_free_sgd(lr, beta, steps),
-                          {"lr": _grid(0.05, 1.9, n) / lam_max, "beta": np.array([0.0, 0.5, 0.9, 0.98])}),
+                          {"lr": _grid(0.05, 10.0, n) / lam_max,
+                           "beta": np.array([0.0, 0.5, 0.9, 0.98])}),
     }
     return g, theta
 
@@ -94,7 +96,11 @@ def tune(spectrum, family, grid, steps, batch, batches, rec):
     params = {k: float(v[q]) for (k, v), q in zip(grid.items(), idx)}
     sweep = {f"{b:g}": (int(at[i, q]) if div[i, q] else -1) for q, b in enumerate(bs)
              if b in [float(x) for x in batches]}
-    return params, loss[i, j], bool(not stable.any()), int(at[i, j]) if not stable.any() else -1, sweep
+    # axes (of > 2 values) on which the optimum sits at the end of the grid: "at its best"
+    # only up to the grid
+    edge = [k for (k, v), q in zip(grid.items(), idx) if len(v) > 2 and q in (0, len(v) - 1)]
+    return (params, loss[i, j], bool(not stable.any()), int(at[i, j]) if not stable.any() else -1,
+            sweep, edge)
 
 
 def digits_spectrum(n):
@@ -115,14 +121,15 @@ def run_problem(label, spectrum, nu, zeta, cfg, rec):
     rows, curves = [], {}
     for name, (family, grid) in fams.items():
         t0 = time.perf_counter()
-        params, curve, diverged, at, sweep = tune(spectrum, family, grid, T, b, cfg["batches"], rec)
+        params, curve, diverged, at, sweep, edge = tune(spectrum, family, grid, T, b,
+                                                        cfg["batches"], rec)
         slope = np.nan
         if not diverged:
             slope = float(ja.fit_power_law(rec, curve, (T / 10, T)).exponent)
         curves[name] = curve
         rows.append(dict(problem=label, method=name, params=params, final_loss=float(curve[-1]),
                          slope=slope, diverged=diverged, diverged_at=at,
-                         batch_divergence=sweep,
+                         batch_divergence=sweep, grid_edge=edge,
                          seconds=time.perf_counter() - t0))
     return rows, curves, theta
 
@@ -158,14 +165,15 @@ def main(argv=None):
     print(f"\nrivals, T = {T}, b = {cfg['batch']}, tau = {TAU}; slopes fitted on [T/10, T]; "
           f"'div@b' = divergence step of the tuned configuration at batch size b (- = stable)")
     header = ["problem", "method", "final loss", "slope", "pred SGD", "pred acc"] + \
-        [f"div@{b:g}" for b in cfg["batches"]]
+        [f"div@{b:g}" for b in cfg["batches"]] + ["optimum at grid edge"]
     table = []
     for r in all_rows:
         th = thetas[r["problem"]]
         table.append([r["problem"], r["method"],
                       "DIVERGED@%d" % r["diverged_at"] if r["diverged"] else f"{r['final_loss']:.3e}",
                       f"{r['slope']:.3f}", f"{th['sgd']:.2f}", f"{th['accelerated']:.2f}"]
-                     + ["-" if v < 0 else str(v) for v in r["batch_divergence"].values()])
+                     + ["-" if v < 0 else str(v) for v in r["batch_divergence"].values()]
+                     + [",".join(r["grid_edge"]) or "-"])
     text = ja.io.print_table(header, table)
     accel = {lab: [r["method"] for r in all_rows if r["problem"] == lab and not r["diverged"]
                    and r["slope"] < th["sgd"] - 0.5 * (th["sgd"] - th["accelerated"])]
