@@ -31,7 +31,6 @@ def test_rivals_quick(tmp_path):
     jac = rows[("signal", "Jacobi HB")]   # b = 10: U_Sigma(t) -> 1 (or a large L, slow steps)
     assert jac["diverged"] or jac["final_loss"] > rows[("signal", "AM1")]["final_loss"]
     assert rows[("signal", "AM1")]["final_loss"] < sgd["final_loss"]
-    assert all(v < 0 or v > 0 for v in rows[("signal", "SGD")]["batch_divergence"].values())
 
 
 @pytest.mark.slow
