@@ -39,7 +39,7 @@ def _lyapunov_U(alg, spec):
 
 
 def test_memory2_map_vs_brute_force_lyapunov_and_simulation():
-    spec = ja.power_law_spectrum(300, nu=2.0, zeta=0.5)
+    spec = ja.power_law_spectrum(120, nu=2.0, zeta=0.5)
     q1 = np.linspace(-0.5, 1.5, 6)
     ae = np.geomspace(0.3, 300.0, 6)
     m = ja.stability_map(spec, "memory2", {"q1": q1, "alpha_eff": ae}, B, (1.0, 0.0), fixed=FIXED)

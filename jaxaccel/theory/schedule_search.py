@@ -253,10 +253,10 @@ def optimize_schedule(spectrum: Spectrum, family: str = "am1_form", horizon: int
     Example:
         >>> import jaxaccel as ja
         >>> s = ja.power_law_spectrum(100, nu=2.0, zeta=0.5)
-        >>> res = ja.optimize_schedule(s, "am1_form", 80, budget=800.0, knots=3, iters=2,
-        ...                            penalty=0.0)      # penalty 0: no U_Sigma monitor
-        >>> round(res.budget_used, 9), bool(res.history[-1] <= res.history[0])
-        (800.0, True)
+        >>> res = ja.optimize_schedule(s, "am1_form", 80, budget=800.0, knots=3, iters=0,
+        ...                            penalty=0.0)      # iters=0: the start (AM1), evaluated
+        >>> round(res.budget_used, 9), res.algorithm.num_steps, bool(res.loss < s.initial_loss)
+        (800.0, 80, True)
     """
     iters = int(iters)
     if iters < 0:
@@ -282,13 +282,17 @@ def optimize_schedule(spectrum: Spectrum, family: str = "am1_form", horizon: int
     for k, v in params.items():
         if v.shape != (knots,):
             raise ValueError(f"init[{k!r}] must have shape ({knots},), got {v.shape}")
-    vga = jax.jit(jax.value_and_grad(J.with_parts, has_aux=True))
+    if iters == 0:  # evaluation only: no gradient program to compile
+        f, aux = jax.jit(J.with_parts)(params)
+        g = None
+    else:
+        vga = jax.jit(jax.value_and_grad(J.with_parts, has_aux=True))
 
-    def vg(x):
-        (val, aux), grad = vga(x)
-        return val, grad, aux
+        def vg(x):
+            (val, aux_), grad = vga(x)
+            return val, grad, aux_
 
-    f, g, aux = vg(params)
+        f, g, aux = vg(params)
     if not np.isfinite(float(f)):
         raise ValueError("the start schedule diverges or is not strictly stable: pass init=")
     opt = optax.adam(lr)
