@@ -9,7 +9,8 @@ by one vmapped ``simulate_grid`` call (the smallest final loss among the non-div
 tuned loss curve gives the exponent fitted over the last decade, compared with the plain-SGD
 exponent ``-zeta`` and the accelerated one ``-zeta(2 - 1/nu)`` (AM1's ``-zeta(1+theta)`` at the
 edge ``theta = 1 - 1/nu``). The tuned configuration is then run at several batch sizes: the
-table says at which it diverges and when.
+table says at which it diverges and when ("GROWING": a positive fitted slope, a blow-up that the
+engine's divergence rule has not flagged yet).
 
     python sims/sgd_memory/rivals.py            # --quick (default): N = 2000, T = 2000
     python sims/sgd_memory/rivals.py --full     # N = 1e4, T = 1e4, finer grids, 7 batch sizes
@@ -170,7 +171,8 @@ def main(argv=None):
     for r in all_rows:
         th = thetas[r["problem"]]
         table.append([r["problem"], r["method"],
-                      "DIVERGED@%d" % r["diverged_at"] if r["diverged"] else f"{r['final_loss']:.3e}",
+                      "DIVERGED@%d" % r["diverged_at"] if r["diverged"] else
+                      (f"{r['final_loss']:.3e}" + (" GROWING" if r["slope"] > 0 else "")),
                       f"{r['slope']:.3f}", f"{th['sgd']:.2f}", f"{th['accelerated']:.2f}"]
                      + ["-" if v < 0 else str(v) for v in r["batch_divergence"].values()]
                      + [",".join(r["grid_edge"]) or "-"])
