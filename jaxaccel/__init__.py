@@ -53,6 +53,19 @@ from jaxaccel.algorithms import jacobi_heavy_ball as jacobi_heavy_ball
 from jaxaccel.algorithms import jacobi_schedule as jacobi_schedule
 
 # optax transforms share names with the algorithm constructors: use them as ``jaxaccel.optim.*``
+# --- rivals of the literature (theory §14, issue 20)
+from jaxaccel.algorithms import dana as dana
+from jaxaccel.algorithms import dana_constant as dana_constant
+from jaxaccel.algorithms import dana_decay as dana_decay
+from jaxaccel.algorithms import accsgd as accsgd
+from jaxaccel.algorithms import accsgd_torch as accsgd_torch
+from jaxaccel.algorithms import varre_flammarion as varre_flammarion
+from jaxaccel.algorithms import flammarion_bach as flammarion_bach
+from jaxaccel.algorithms import schedule_free_sgd as schedule_free_sgd
+from jaxaccel.algorithms import SCHEDULE_FREE_IS_MEMORY_M as SCHEDULE_FREE_IS_MEMORY_M
+from jaxaccel.algorithms import companion_realisation as companion_realisation
+from jaxaccel.algorithms import memory2 as memory2
+# --- end rivals
 from jaxaccel.algorithms import optim as optim
 
 from jaxaccel.moments import MomentState as MomentState
@@ -114,6 +127,18 @@ from jaxaccel.theory import propagator_asymptotics as propagator_asymptotics
 from jaxaccel.theory import propagator_radius as propagator_radius
 from jaxaccel.theory import region_analysis as region_analysis
 from jaxaccel.theory import running_noise_sum as running_noise_sum
+# --- schedule search under a budget (theory §15, issue 20)
+from jaxaccel.theory import ScheduleSearch as ScheduleSearch
+from jaxaccel.theory import schedule_knots as schedule_knots
+from jaxaccel.theory import schedule_from_knots as schedule_from_knots
+from jaxaccel.theory import schedule_objective as schedule_objective
+from jaxaccel.theory import optimize_schedule as optimize_schedule
+from jaxaccel.theory import am1_knots as am1_knots
+from jaxaccel.theory import SCHEDULE_FAMILIES as SCHEDULE_FAMILIES
+from jaxaccel.theory import MemoryDesign as MemoryDesign
+from jaxaccel.theory import max_effective_learning_rate as max_effective_learning_rate
+from jaxaccel.theory import memory2_search as memory2_search
+# --- end schedule search
 from jaxaccel.theory import spectral_radius as spectral_radius
 from jaxaccel.theory import stability_map as stability_map
 from jaxaccel.theory import strict_stability as strict_stability

@@ -20,3 +20,17 @@ def rng():
     import numpy as np
 
     return np.random.default_rng(0)
+
+
+# --- issue 20: one loader for the sims' scripts (tests import them by path)
+def load_sim(rel):
+    """The module of ``sims/<rel>.py`` (e.g. ``load_sim("sgd_memory/rivals")``)."""
+    import importlib.util
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location("sim_" + rel.replace("/", "_"),
+                                                  os.path.join(root, "sims", rel + ".py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -33,4 +33,17 @@ from jaxaccel.algorithms.schedules import am1_theta_max as am1_theta_max
 from jaxaccel.algorithms.schedules import check_am1_exponents as check_am1_exponents
 from jaxaccel.algorithms.schedules import jacobi_heavy_ball as jacobi_heavy_ball
 from jaxaccel.algorithms.schedules import jacobi_schedule as jacobi_schedule
+# --- rivals of the literature (theory §14, issue 20)
+from jaxaccel.algorithms.rivals import dana as dana
+from jaxaccel.algorithms.rivals import dana_constant as dana_constant
+from jaxaccel.algorithms.rivals import dana_decay as dana_decay
+from jaxaccel.algorithms.rivals import accsgd as accsgd
+from jaxaccel.algorithms.rivals import accsgd_torch as accsgd_torch
+from jaxaccel.algorithms.rivals import varre_flammarion as varre_flammarion
+from jaxaccel.algorithms.rivals import flammarion_bach as flammarion_bach
+from jaxaccel.algorithms.rivals import schedule_free_sgd as schedule_free_sgd
+from jaxaccel.algorithms.rivals import SCHEDULE_FREE_IS_MEMORY_M as SCHEDULE_FREE_IS_MEMORY_M
+from jaxaccel.algorithms.polynomials import companion_realisation as companion_realisation
+from jaxaccel.algorithms.polynomials import memory2 as memory2
+# --- end rivals
 from jaxaccel.algorithms import optim as optim

@@ -53,6 +53,7 @@ from jaxaccel import _validation as V
 from jaxaccel._typing import Array, ArrayLike
 from jaxaccel.algorithms.base import MemoryAlgorithm, check_algorithm
 from jaxaccel.algorithms.schedules import am1_schedule, jacobi_schedule
+from jaxaccel.algorithms import rivals
 
 __all__ = [
     "MemoryState",
@@ -66,6 +67,9 @@ __all__ = [
     "jacobi_heavy_ball",
     "from_algorithm",
     "weights_from_state",
+    # rivals (theory §14)
+    "dana", "dana_constant", "dana_decay", "accsgd", "accsgd_torch", "varre_flammarion",
+    "flammarion_bach", "schedule_free_sgd",
 ]
 
 Hyper = Union[float, jax.Array, np.ndarray, Callable[[Any], Any]]
@@ -527,3 +531,147 @@ def from_algorithm(algorithm: MemoryAlgorithm) -> optax.GradientTransformation:
         lambda n: at(n).alpha, lambda n: at(n).a, lambda n: at(n).b,
         lambda n: at(n).c, lambda n: at(n).D,
     )
+
+
+# ----------------------------------------------------------------------------- rivals (issue 20)
+# The accelerated SGD methods of the literature (theory §14): each transform evaluates the same
+# per-step parameter function as its MemoryAlgorithm constructor in ``algorithms.rivals``.
+def _rival_transform(params_at) -> optax.GradientTransformation:
+    """Memory-1 transform from ``params_at(count) -> (alpha, a, b, c, D)`` (scalars)."""
+
+    def coefficients(count):
+        n = jnp.asarray(count, jnp.result_type(float))
+        alpha, _, b, c, D = (jnp.asarray(x) for x in params_at(n))
+        a_next = jnp.asarray(params_at(n + 1.0)[1])
+        return (alpha, jnp.reshape(b, (1,)), jnp.reshape(c, (1,)), jnp.reshape(D, (1, 1)),
+                jnp.reshape(a_next, (1,)))
+
+    shift0 = jnp.reshape(jnp.asarray(params_at(jnp.asarray(0.0))[1], jnp.result_type(float)), (1,))
+    return _memory_transform(coefficients, shift0, 1)
+
+
+def dana(gamma2: Hyper, gamma3: Hyper, Delta: Hyper, gamma1: Hyper = 1.0) -> optax.GradientTransformation:
+    """The stochastic momentum step of Ferbach et al. (2025) (theory §14.2) as an optax transform.
+
+    ``y <- (1 - Delta) y + gamma1 g;  w <- w - gamma2 g - gamma3 y`` with constant coefficients
+    (see :func:`jaxaccel.dana`; schedules: :func:`dana_constant`, :func:`dana_decay`).
+
+    Example:
+        >>> from jaxaccel import optim
+        >>> opt = optim.dana(0.5, 0.01, 0.1)
+        >>> upd, st = opt.update(1.0, opt.init(1.0))
+        >>> round(float(upd), 12)          # -(gamma2 + gamma3) g
+        -0.51
+    """
+    rivals.dana(gamma2, gamma3, Delta, gamma1)  # validation
+    return _rival_transform(lambda n: rivals.dana_params(n, gamma2, gamma3, Delta, gamma1))
+
+
+def dana_constant(gamma2: float, gamma3: float, delta: float, *, dim: Optional[float] = None,
+                  spectrum: Optional[Any] = None) -> optax.GradientTransformation:
+    """DANA-constant (theory §14.2) as an optax transform: ``Delta_t = delta/(1+t)``,
+    ``gamma3/d`` (``d`` from ``dim`` or ``spectrum``); ``n`` updates reproduce
+    ``jaxaccel.dana_constant(..., steps=n)``.
+
+    Example:
+        >>> from jaxaccel import optim
+        >>> opt = optim.dana_constant(0.5, 1.0, 1.0, dim=10)
+        >>> upd, st = opt.update(1.0, opt.init(1.0))
+        >>> round(float(upd), 12)          # -(gamma2 + gamma3/d) g
+        -0.6
+    """
+    rivals.dana_constant(gamma2, gamma3, delta, 1, dim=dim, spectrum=spectrum)
+    d = jnp.sum(spectrum.weights) if dim is None else dim
+    return _rival_transform(lambda n: rivals.dana_constant_params(n, gamma2, gamma3, delta, d))
+
+
+def dana_decay(gamma2: float, gamma3: float, delta: float, *, exponent: Optional[float] = None,
+               spectrum: Optional[Any] = None) -> optax.GradientTransformation:
+    """DANA-decay (theory §14.2) as an optax transform: ``Delta_t = delta/(1+t)``,
+    ``gamma3 (1+t)^(-exponent)`` (``exponent = 1/nu`` from ``spectrum`` by default).
+
+    Example:
+        >>> from jaxaccel import optim
+        >>> opt = optim.dana_decay(0.5, 1.0, 1.0, exponent=0.5)
+        >>> upd, st = opt.update(1.0, opt.init(1.0))
+        >>> round(float(upd), 12)
+        -1.5
+    """
+    rivals.dana_decay(gamma2, gamma3, delta, 1, exponent=exponent, spectrum=spectrum)
+    ex = 1.0 / spectrum.power_law.nu if exponent is None else exponent
+    return _rival_transform(lambda n: rivals.dana_decay_params(n, gamma2, gamma3, delta, ex))
+
+
+def accsgd(alpha: float, beta: float, gamma: float, delta: float) -> optax.GradientTransformation:
+    """Accelerated SGD of Jain et al. (2018), Algorithm 1 (theory §14.3), as an optax transform.
+
+    The stored parameters are the gradient points ``bar v_t`` (use :func:`weights_from_state`
+    for the iterate ``w_t``).
+
+    Example:
+        >>> from jaxaccel import optim
+        >>> opt = optim.accsgd(0.9, 0.1, 2.0, 0.5)
+        >>> opt.init(1.0).shift.tolist()     # a = 1 - alpha
+        [0.09999999999999998]
+    """
+    rivals.accsgd(alpha, beta, gamma, delta)
+    return _rival_transform(lambda n: rivals.accsgd_params(alpha, beta, gamma, delta))
+
+
+def accsgd_torch(lr: float, kappa: float = 1000.0, xi: float = 10.0,
+                 small_const: float = 0.7) -> optax.GradientTransformation:
+    """AccSGD in the PyTorch parametrisation of Kidambi et al. (2018) (theory §14.3).
+
+    Example:
+        >>> from jaxaccel import optim
+        >>> upd, st = optim.accsgd_torch(0.1).update(1.0, optim.accsgd_torch(0.1).init(1.0))
+        >>> round(float(upd), 6)
+        -0.104171
+    """
+    rivals.accsgd_torch(lr, kappa, xi, small_const)
+    return _rival_transform(lambda n: rivals.accsgd_torch_params(lr, kappa, xi, small_const))
+
+
+def varre_flammarion(alpha: float, beta: float, offset: float = 3.0) -> optax.GradientTransformation:
+    """Accelerated SGD of Varre & Flammarion (2022) (theory §14.4) as an optax transform (the
+    stored parameters are the extrapolated points ``nu_t``; :func:`weights_from_state` gives
+    ``theta_t``).
+
+    Example:
+        >>> from jaxaccel import optim
+        >>> upd, st = optim.varre_flammarion(0.01, 0.5).update(1.0, optim.varre_flammarion(0.01, 0.5).init(1.0))
+        >>> round(float(upd), 12)          # nu_1 - nu_0 = -(beta + alpha) g at t = 0
+        -0.51
+    """
+    rivals.varre_flammarion(alpha, beta, 1, offset)
+    return _rival_transform(lambda n: rivals.varre_flammarion_params(n, alpha, beta, offset))
+
+
+def flammarion_bach(alpha: float, beta: float, gamma: float) -> optax.GradientTransformation:
+    """The Flammarion & Bach (2015) second-order family (theory §14.5) as an optax transform.
+
+    Example:
+        >>> from jaxaccel import optim
+        >>> opt = optim.flammarion_bach(0.1, 0.5, 0.0)     # gamma = 0: Heavy Ball
+        >>> upd, st = opt.update(1.0, opt.init(1.0))
+        >>> round(float(upd), 12)
+        -0.5
+    """
+    rivals.flammarion_bach(alpha, beta, gamma)
+    return _rival_transform(lambda n: rivals.flammarion_bach_params(alpha, beta, gamma))
+
+
+def schedule_free_sgd(lr: float, beta: float) -> optax.GradientTransformation:
+    """Schedule-free SGD (Defazio et al. 2024; theory §14.6) with a constant ``lr`` as an optax
+    transform. The stored parameters are the gradient points ``y_t``; the average ``x_t`` (the
+    iterate whose loss is reported) is :func:`weights_from_state`.
+
+    Example:
+        >>> from jaxaccel import optim
+        >>> opt = optim.schedule_free_sgd(1.0, 0.9)
+        >>> opt.init(1.0).shift.tolist()     # a = 1 - beta
+        [0.09999999999999998]
+    """
+    V.finite_scalar(lr, "lr")
+    rivals.schedule_free_sgd(lr, beta, 1)
+    return _rival_transform(lambda n: rivals.schedule_free_params(n, lr, beta))

@@ -12,7 +12,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from jaxaccel._typing import Float
+from jaxaccel._typing import ArrayLike, Float
 from jaxaccel.algorithms.base import MemoryAlgorithm, shift_free
 
 
@@ -88,17 +88,53 @@ def from_multistep(P: Float[jax.Array, "*T M+2"], Q: Float[jax.Array, "*T M+1"])
         acc = desc[i] + acc
         R_desc[i] = acc
     R = R_desc[::-1]
+    return companion_realisation(R, Q)
+
+
+def companion_realisation(R: Float[ArrayLike, "M+1"], Q: Float[ArrayLike, "M+1"]) -> MemoryAlgorithm:
+    """The ``a = 0`` realisation of Theorem 1 (theory §2.5) from ``R = P/(mu - 1)`` and ``Q``
+    (ascending coefficients, ``R`` monic of degree ``M``, ``Q`` of length ``M + 1``); traceable
+    (``jit``/``vmap``/``grad``), the core of :func:`from_multistep`.
+
+    Example:
+        >>> import jaxaccel as ja
+        >>> alg = ja.companion_realisation([-0.9, 1.0], [0.0, -0.4])      # Heavy Ball (0.4, 0.9)
+        >>> round(float(ja.effective_learning_rate(alg)), 12)
+        4.0
+    """
+    R = jnp.asarray(R, jnp.result_type(float))
+    Q = jnp.asarray(Q, R.dtype)
+    M = R.shape[-1] - 1
     alpha = -Q[M]
     rem = Q + alpha * R  # degree <= M-1
-    D = np.zeros((M, M))
+    D = jnp.zeros((M, M), R.dtype)
     if M > 0:
-        D[0, :] = -R[M - 1 :: -1][:M]  # -(r_{M-1}, ..., r_0)
-        D[1:, :-1] = np.eye(M - 1)
-    b = np.array([rem[M - j] for j in range(1, M + 1)])
-    c = np.zeros(M)
+        D = D.at[0, :].set(-R[M - 1 :: -1][:M])  # -(r_{M-1}, ..., r_0)
+        D = D.at[1:, :-1].set(jnp.eye(M - 1, dtype=R.dtype))
+    b = jnp.stack([rem[M - j] for j in range(1, M + 1)]) if M > 0 else jnp.zeros((0,), R.dtype)
+    c = jnp.zeros((M,), R.dtype)
     if M > 0:
-        c[0] = 1.0
-    return shift_free(MemoryAlgorithm(alpha, np.zeros(M), b, c, D))
+        c = c.at[0].set(1.0)
+    return shift_free(MemoryAlgorithm(alpha, jnp.zeros((M,), R.dtype), b, c, D))
+
+
+def memory2(s: Float[ArrayLike, ""], p: Float[ArrayLike, ""], q0: Float[ArrayLike, ""],
+            q1: Float[ArrayLike, ""], q2: Float[ArrayLike, ""]) -> MemoryAlgorithm:
+    """The memory-2 method (``a = 0``) with ``P = (mu - 1)(mu^2 - s mu + p)`` and
+    ``Q = q0 + q1 mu + q2 mu^2`` (theory §16, via Theorem 1 of §2.5); traceable.
+
+    ``mu^2 - s mu + p`` is the characteristic polynomial of ``D`` (memory eigenvalues with sum
+    ``s`` and product ``p``); ``alpha_eff = -(q0 + q1 + q2) / (1 - s + p)``.
+
+    Example:
+        >>> import jaxaccel as ja
+        >>> alg = ja.memory2(1.5, 0.56, 0.2, 0.1, -0.4)
+        >>> round(float(ja.effective_learning_rate(alg)), 12)    # 0.1 / 0.06
+        1.666666666667
+    """
+    one = jnp.ones_like(jnp.asarray(s, jnp.result_type(float)))
+    return companion_realisation(jnp.stack([p * one, -s * one, one]),
+                                 jnp.stack([q0 * one, q1 * one, q2 * one]))
 
 
 def effective_learning_rate(alg: MemoryAlgorithm) -> Float[jax.Array, "*T"]:

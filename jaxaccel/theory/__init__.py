@@ -51,3 +51,15 @@ from jaxaccel.theory.scaling import PLRFExponents as PLRFExponents
 from jaxaccel.theory.scaling import compute_frontier as compute_frontier
 from jaxaccel.theory.scaling import fit_exponent as fit_exponent
 from jaxaccel.theory.scaling import plrf_compute_optimal as plrf_compute_optimal
+# --- schedule search under a budget (theory §15, issue 20)
+from jaxaccel.theory.schedule_search import ScheduleSearch as ScheduleSearch
+from jaxaccel.theory.schedule_search import schedule_knots as schedule_knots
+from jaxaccel.theory.schedule_search import schedule_from_knots as schedule_from_knots
+from jaxaccel.theory.schedule_search import schedule_objective as schedule_objective
+from jaxaccel.theory.schedule_search import optimize_schedule as optimize_schedule
+from jaxaccel.theory.schedule_search import am1_knots as am1_knots
+from jaxaccel.theory.schedule_search import FAMILIES as SCHEDULE_FAMILIES
+from jaxaccel.theory.memory_design import MemoryDesign as MemoryDesign
+from jaxaccel.theory.memory_design import max_effective_learning_rate as max_effective_learning_rate
+from jaxaccel.theory.memory_design import memory2_search as memory2_search
+# --- end schedule search

@@ -21,6 +21,7 @@ from jaxaccel import _validation as V
 from jaxaccel._typing import ArrayLike, Float, Scalar
 from jaxaccel.algorithms.base import MemoryAlgorithm
 from jaxaccel.algorithms.memory1_forms import triplet_from_effective
+from jaxaccel.algorithms.polynomials import memory2
 from jaxaccel.algorithms.presets import am1_form, gd, heavy_ball, memory1_triplet, nesterov
 from jaxaccel.moments.grid import simulate_grid, validate_grid
 from jaxaccel.noise import NoiseModel, as_noise_model
@@ -69,6 +70,22 @@ class StabilityMap(NamedTuple):
 _NOISE_AXES = ("batch_size", "tau1", "tau2")
 _PAD_MIN, _PAD_MAX = 16, 256  # grids of <= _PAD_MAX points are padded to a power of two
 _MEMORY1_NAMES = ("delta", "q0", "q1", "alpha_eff")
+# memory 2 (theory §16): the memory polynomial mu^2 - s mu + p from (s, p) or from its roots
+# (r1, r2), the numerator Q = q0 + q1 mu + q2 mu^2 from three of (q0, q1, q2, alpha_eff)
+_MEMORY2_NAMES = ("s", "p", "r1", "r2", "q0", "q1", "q2", "alpha_eff")
+
+
+def _memory2_params(p):
+    """``(s, p, q0, q1, q2)`` of the ``"memory2"`` family from its given coordinates."""
+    if "r1" in p:
+        s_, p_ = p["r1"] + p["r2"], p["r1"] * p["r2"]
+    else:
+        s_, p_ = p["s"], p["p"]
+    q = {k: p[k] for k in ("q0", "q1", "q2") if k in p}
+    if "alpha_eff" in p:  # alpha_eff = -Q(1) / P'(1), P'(1) = 1 - s + p
+        (missing,) = {"q0", "q1", "q2"} - set(q)
+        q[missing] = -p["alpha_eff"] * (1.0 - s_ + p_) - sum(q.values())
+    return s_, p_, q["q0"], q["q1"], q["q2"]
 
 
 def _memory1_params(p):
@@ -120,6 +137,9 @@ def _family(family):
         return ("memory1", set(_MEMORY1_NAMES), None,
                 lambda p: memory1_triplet(*_memory1_params(p)),
                 lambda s, p, a, b, t, z: mem1_sums(s, *_memory1_params(p), a, b, t, z))
+    if family == "memory2":
+        return ("memory2", set(_MEMORY2_NAMES), None,
+                lambda p: memory2(*_memory2_params(p)), generic)
     if family == "am1":
         def am1_sums(s, p, a, b, t, z):
             beta = p["beta"]
@@ -129,7 +149,7 @@ def _family(family):
         return ("am1", {"eta", "eta_prime", "beta"}, {"eta", "eta_prime", "beta"},
                 lambda p: am1_form(p["eta"], p["eta_prime"], p["beta"]), am1_sums)
     raise ValueError(
-        f"family must be 'gd', 'heavy_ball', 'nesterov', 'memory1', 'am1' or a function "
+        f"family must be 'gd', 'heavy_ball', 'nesterov', 'memory1', 'memory2', 'am1' or a function "
         f"params -> MemoryAlgorithm, got {family!r}"
     )
 
@@ -147,6 +167,16 @@ def _check_names(fname, allowed, required, given):
             raise ValueError(
                 "grid/fixed must give exactly three of ('delta', 'q0', 'q1', 'alpha_eff') for "
                 f"family 'memory1', got {sorted(algo)}"
+            )
+        return
+    if fname == "memory2":
+        pairs = [k for k in (("s", "p"), ("r1", "r2")) if set(k) <= algo]
+        mem = algo & {"s", "p", "r1", "r2"}
+        num = algo & {"q0", "q1", "q2", "alpha_eff"}
+        if len(pairs) != 1 or len(mem) != 2 or len(num) != 3:
+            raise ValueError(
+                "grid/fixed must give (s, p) or (r1, r2) and exactly three of "
+                f"('q0', 'q1', 'q2', 'alpha_eff') for family 'memory2', got {sorted(algo)}"
             )
         return
     missing = sorted(set(required) - algo)
@@ -277,7 +307,8 @@ def stability_map(
         spectrum: the problem (``N`` nodes, positive eigenvalues; power-law metadata for
             ``C_L``).
         family: ``"gd"`` (``alpha``), ``"heavy_ball"`` / ``"nesterov"`` (``alpha, beta``),
-            ``"memory1"`` (exactly three of ``delta, q0, q1, alpha_eff``), ``"am1"``
+            ``"memory1"`` (exactly three of ``delta, q0, q1, alpha_eff``), ``"memory2"``
+            (``s, p`` or ``r1, r2`` and three of ``q0, q1, q2, alpha_eff``, theory §16), ``"am1"``
             (``eta, eta_prime, beta``: form 250), or a function ``f(**params) ->
             MemoryAlgorithm`` built from ``jax.numpy`` operations.
         grid: ``{name: 1-D values}``, non-empty finite axes; the names ``batch_size``,
