@@ -59,6 +59,9 @@ from jaxaccel.moments import MomentState as MomentState
 from jaxaccel.moments import SimulationResult as SimulationResult
 from jaxaccel.moments import initial_state as initial_state
 from jaxaccel.moments import simulate as simulate
+from jaxaccel.moments import simulate_dataset as simulate_dataset  # issue 21
+from jaxaccel.moments import dataset_coordinates as dataset_coordinates  # issue 21
+from jaxaccel.moments import DatasetCoordinates as DatasetCoordinates  # issue 21
 from jaxaccel.moments import GridResult as GridResult
 from jaxaccel.moments import simulate_grid as simulate_grid
 from jaxaccel.moments import make_mesh as make_mesh
