@@ -135,6 +135,10 @@ from jaxaccel.reference import monte_carlo_sgd as monte_carlo_sgd
 from jaxaccel.reference import ntk_mlp_apply as ntk_mlp_apply
 from jaxaccel.reference import ntk_mlp_init as ntk_mlp_init
 from jaxaccel.reference import predict_se as predict_se
+from jaxaccel.reference import SEBounds as SEBounds  # issue 21
+from jaxaccel.reference import SEError as SEError  # issue 21
+from jaxaccel.reference import se_bounds as se_bounds  # issue 21
+from jaxaccel.reference import se_error as se_error  # issue 21
 
 from jaxaccel import io as io
 from jaxaccel import reference as reference
