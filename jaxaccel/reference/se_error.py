@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple, Optional, Tuple, Union
 
+import functools
+
 import numpy as np
 import jax
 import jax.numpy as jnp
@@ -63,11 +65,14 @@ class SEError(NamedTuple):
         tau_fit: the fitted ``(tau1, tau2)``.
         rel_error: ``(R,)`` ``se / exact - 1``.
         rel_error_fit: ``(R,)`` ``se_fit / exact - 1``.
-        bounds: :class:`SEBounds` at ``tau2 = tau[1]``.
+        bounds: :class:`SEBounds` (at ``tau2 = tau[1]`` unless given).
         se_lower: ``(R,)`` SE loss at ``(bounds.tau1_lower, tau2)``.
         se_upper: ``(R,)`` SE loss at ``(bounds.tau1_upper, tau2)``.
         upper_holds: ``exact <= se_upper`` at every recorded step (relative slack 1e-9).
         lower_holds: ``se_lower <= exact`` at every recorded step.
+        spectrum: the SE problem (:class:`~jaxaccel.Spectrum`: the data's eigenvalues, ``c_k^2``
+            of the initial error), for further :func:`jaxaccel.simulate` runs.
+        se_batch_size: the ``batch_size`` argument of those runs (inverse batch factor).
     """
 
     steps: np.ndarray
@@ -83,6 +88,8 @@ class SEError(NamedTuple):
     se_upper: np.ndarray
     upper_holds: bool
     lower_holds: bool
+    spectrum: Spectrum
+    se_batch_size: Float[np.ndarray, "*T"]
 
     @property
     def max_rel_error(self) -> float:
@@ -127,8 +134,8 @@ def _extreme_direction(Zw, a, tau2, c, largest, iters, dense):
     return c, float(c @ M(c))
 
 
-def se_bounds(points: Float[ArrayLike, "n d"], tau2: Scalar = -1.0, *, starts: int = 6,
-              sweeps: int = 8, iters: int = 30, dense_max: int = 400, seed: int = 0,
+def se_bounds(points: Float[ArrayLike, "n d"], tau2: Scalar = -1.0, *, starts: int = 4,
+              sweeps: int = 6, iters: int = 30, dense_max: int = 400, seed: int = 0,
               rtol: float = 1e-12) -> SEBounds:
     """The ``tau1`` bracket of Proposition 2 for a dataset (theory §3.2, §14.3).
 
@@ -210,19 +217,29 @@ def _se_curve(spectrum, algorithm, steps, inv_batch, tau, rec):
     return np.asarray(res.loss)
 
 
+@functools.partial(jax.jit, static_argnames=("steps", "rec"))
+def _log_se(tau, spectrum, algorithm, inv_batch, *, steps, rec):
+    res = simulate(spectrum, algorithm, steps, batch_size=inv_batch, tau=(tau[0], tau[1]),
+                   record=np.asarray(rec), kernel="xla", divergence_growth=None)
+    return jnp.log(res.loss)
+
+
+_log_se_jacobian = jax.jit(jax.jacfwd(_log_se), static_argnames=("steps", "rec"))
+
+
 def _fit_tau(spectrum, algorithm, steps, inv_batch, rec, exact, starts, iterations=30):
     """Levenberg-Marquardt on ``log L_SE(tau) - log L_exact`` over the recorded steps ``t >= 1``
-    (derivatives by forward mode through the scan)."""
+    (derivatives by forward mode through the scan; one compilation per problem shape)."""
     sel = np.asarray(rec) >= 1
-    target = jnp.log(jnp.asarray(exact[sel]))
+    target = np.log(exact[sel])
+    kw = dict(steps=steps, rec=tuple(int(t) for t in rec))
+    args = (spectrum, algorithm, inv_batch)
 
-    @jax.jit
     def residual(tau):
-        res = simulate(spectrum, algorithm, steps, batch_size=inv_batch, tau=(tau[0], tau[1]),
-                       record=rec, kernel="xla", divergence_growth=None)
-        return jnp.log(res.loss[sel]) - target
+        return np.asarray(_log_se(tau, *args, **kw))[sel] - target
 
-    jac = jax.jit(jax.jacfwd(residual))
+    def jac(tau):
+        return np.asarray(_log_se_jacobian(tau, *args, **kw))[sel]
 
     def cost(r):
         r = np.asarray(r)
@@ -268,7 +285,7 @@ def se_error(
     record: RecordSpec = "log",
     *,
     fit_starts: Optional[Tuple[Tuple[float, float], ...]] = None,
-    bounds: bool = True,
+    bounds: Union[bool, SEBounds] = True,
     rtol: float = 1e-12,
     **kwargs: Any,
 ) -> SEError:
@@ -291,7 +308,8 @@ def se_error(
             ``tau2``.
         record: recorded steps (default ``"log"``).
         fit_starts: starting pairs of the fit (default ``tau`` and ``(1, 1)``).
-        bounds: compute :func:`se_bounds` and the bounding SE curves (``False``: ``nan``).
+        bounds: compute :func:`se_bounds` (at ``tau2 = tau[1]``) and the bounding SE curves;
+            an :class:`SEBounds` of the same data is used as given; ``False``: ``nan``.
         rtol: eigenvalue cut-off.
         **kwargs: passed on to :func:`jaxaccel.simulate_dataset` (``chunk``, ``memory_budget``).
 
@@ -336,12 +354,13 @@ def se_error(
     tau_fit = _fit_tau(spectrum, algorithm, steps, inv_batch, rec, exact, starts)
     se_fit = _se_curve(spectrum, algorithm, steps, inv_batch, tau_fit, rec)
     nan = np.full_like(exact, np.nan)
-    if bounds:
-        bnd = se_bounds(X, tau[1], rtol=rtol)
-        se_up = _se_curve(spectrum, algorithm, steps, inv_batch, (bnd.tau1_upper, tau[1]), rec)
+    if bounds is not False:
+        bnd = bounds if isinstance(bounds, SEBounds) else se_bounds(X, tau[1], rtol=rtol)
+        se_up = _se_curve(spectrum, algorithm, steps, inv_batch, (bnd.tau1_upper, bnd.tau2), rec)
         upper_holds = bool(np.all(exact <= se_up * (1 + 1e-9)))
         if bnd.lower_is_monotone:
-            se_lo = _se_curve(spectrum, algorithm, steps, inv_batch, (bnd.tau1_lower, tau[1]), rec)
+            se_lo = _se_curve(spectrum, algorithm, steps, inv_batch, (bnd.tau1_lower, bnd.tau2),
+                              rec)
             lower_holds = bool(np.all(se_lo <= exact * (1 + 1e-9)))
         else:
             se_lo, lower_holds = nan, False
@@ -349,4 +368,4 @@ def se_error(
         bnd, se_lo, se_up = SEBounds(tau[1], np.nan, np.nan, False), nan, nan
         upper_holds = lower_holds = False
     return SEError(rec, exact, se, se_fit, tau, tau_fit, se / exact - 1.0, se_fit / exact - 1.0,
-                   bnd, se_lo, se_up, upper_holds, lower_holds)
+                   bnd, se_lo, se_up, upper_holds, lower_holds, spectrum, np.asarray(inv_batch))
