@@ -139,6 +139,7 @@ from jaxaccel.reference import SEBounds as SEBounds  # issue 21
 from jaxaccel.reference import SEError as SEError  # issue 21
 from jaxaccel.reference import se_bounds as se_bounds  # issue 21
 from jaxaccel.reference import se_error as se_error  # issue 21
+from jaxaccel.reference import empirical_ntk as empirical_ntk  # issue 21
 
 from jaxaccel import io as io
 from jaxaccel import reference as reference

@@ -27,3 +27,4 @@ from jaxaccel.reference.se_error import SEBounds as SEBounds
 from jaxaccel.reference.se_error import SEError as SEError
 from jaxaccel.reference.se_error import se_bounds as se_bounds
 from jaxaccel.reference.se_error import se_error as se_error
+from jaxaccel.reference.digits import empirical_ntk as empirical_ntk
