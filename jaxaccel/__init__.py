@@ -25,6 +25,8 @@ from jaxaccel.spectra import fit_spectrum_exponents as fit_spectrum_exponents
 from jaxaccel.spectra import power_law_continuum as power_law_continuum
 from jaxaccel.spectra import power_law_spectrum as power_law_spectrum
 from jaxaccel.spectra import relu_ntk as relu_ntk
+from jaxaccel.spectra import KernelSpectrum as KernelSpectrum  # issue 21
+from jaxaccel.spectra import blocked_kernel_spectrum as blocked_kernel_spectrum  # issue 21
 
 from jaxaccel.algorithms import MemoryAlgorithm as MemoryAlgorithm
 from jaxaccel.algorithms import am1_form as am1_form

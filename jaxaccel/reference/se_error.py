@@ -318,7 +318,7 @@ def se_error(
 
     Example:
         >>> import numpy as np, jaxaccel as ja
-        >>> X = np.random.default_rng(0).standard_t(4, size=(200, 3))
+        >>> X = 0.5 * np.random.default_rng(0).standard_t(4, size=(200, 3))
         >>> r = ja.se_error(X, ja.heavy_ball(0.2, 0.5), np.ones(3), 100, 2)
         >>> r.max_rel_error_fit < r.max_rel_error, r.upper_holds, r.lower_holds
         (True, True, True)
