@@ -170,7 +170,10 @@ class KernelSpectrum(NamedTuple):
     Attributes:
         spectrum: the kernel-regression problem on the ``k`` leading directions
             (:class:`~jaxaccel.Spectrum`: ``lambda_j = mu_j / n``, ``c_j^2`` of the targets, as
-            :meth:`jaxaccel.Spectrum.from_kernel`).
+            :meth:`jaxaccel.Spectrum.from_kernel`), with ``tail=True`` plus one last node that
+            lumps the ``n - k`` discarded directions: the mean discarded eigenvalue
+            ``(Tr K / n - sum_j lambda_j) / (n - k)`` carrying the target mass outside the span,
+            so that ``sum lambda c^2 = |y|^2 / n`` and tail sums (``zeta``) stay right.
         eigenvectors: ``(n, k)`` orthonormal eigenvectors ``u_j`` of ``K``.
         target_fraction: share of ``|y|^2`` in the span of the ``u_j`` (the rest lies in the
             discarded tail of the spectrum).
@@ -196,6 +199,7 @@ def blocked_kernel_spectrum(
     oversample: Optional[int] = None,
     power_iterations: int = 3,
     seed: int = 0,
+    tail: bool = True,
 ) -> KernelSpectrum:
     """The ``k`` leading eigenpairs of an ``n x n`` PSD kernel without ever holding it (theory §14.4).
 
@@ -217,6 +221,7 @@ def blocked_kernel_spectrum(
         oversample: extra directions (default ``max(20, k // 2)``).
         power_iterations: ``q``.
         seed: seed of ``Omega``.
+        tail: append the node lumping the discarded directions (see :class:`KernelSpectrum`).
 
     Returns:
         :class:`KernelSpectrum`.
@@ -230,6 +235,8 @@ def blocked_kernel_spectrum(
         >>> top = np.sort(np.linalg.eigvalsh(K))[::-1][:10] / 300
         >>> bool(np.allclose(ks.spectrum.eigenvalues[:10], top, rtol=1e-8)), ks.kernel_passes
         (True, 5)
+        >>> bool(np.isclose(ks.spectrum.initial_loss, 0.5 * np.mean(X[:, 0] ** 2)))  # tail node
+        True
     """
     n = V.check_positive_int(n, "n")
     k = V.check_positive_int(k, "k")
@@ -249,6 +256,8 @@ def blocked_kernel_spectrum(
     if int(power_iterations) < 0:
         raise ValueError(f"power_iterations must be >= 0, got {power_iterations!r}")
 
+    diag = np.zeros(n)
+
     def times(Q):
         out = np.empty_like(Q)
         for s in range(0, n, block):
@@ -259,6 +268,7 @@ def blocked_kernel_spectrum(
             if not np.all(np.isfinite(rows)):
                 raise ValueError("kernel_rows returned NaN or inf")
             out[s : s + rows.shape[0]] = rows @ Q
+            diag[s : s + rows.shape[0]] = np.diagonal(rows[:, s : s + rows.shape[0]])
         return out
 
     tracing = tracemalloc.is_tracing()
@@ -287,5 +297,11 @@ def blocked_kernel_spectrum(
     proj = U.T @ y  # (k, outputs)
     lam = mu / n
     c2 = (proj**2).sum(axis=1) / (n * lam)
-    frac = float((proj**2).sum() / max((y**2).sum(), np.finfo(np.float64).tiny))
+    y2 = (y**2).sum()
+    frac = float((proj**2).sum() / max(y2, np.finfo(np.float64).tiny))
+    rest = diag.sum() / n - lam.sum()
+    if tail and k < n and rest > 0:
+        lam_tail = rest / (n - k)
+        lam = np.append(lam, lam_tail)
+        c2 = np.append(c2, max(y2 - (proj**2).sum(), 0.0) / (n * lam_tail))
     return KernelSpectrum(Spectrum(lam, c2), U, frac, int(peak), passes)
