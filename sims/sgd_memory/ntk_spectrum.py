@@ -16,7 +16,7 @@ accurate).
 Usage::
 
     python sims/sgd_memory/ntk_spectrum.py            # --quick (default): n = 2000, k = 200, dense check
-    python sims/sgd_memory/ntk_spectrum.py --full     # n = 20000, k = 1000
+    python sims/sgd_memory/ntk_spectrum.py --full     # n = 20000, k = 400
 
 Outputs in ``--out`` (default ``results/ntk_spectrum/``): ``ntk_spectrum.{npz,json,png}``.
 """
@@ -31,7 +31,7 @@ import jaxaccel as ja
 
 CONFIGS = {
     "quick": dict(n=2000, k=200, block=128, dense=True),
-    "full": dict(n=20_000, k=1000, block=1024, dense=False),
+    "full": dict(n=20_000, k=400, block=256, dense=False),
 }
 
 
