@@ -43,6 +43,22 @@ def _memory2():
                               [[0.5, 0.1], [0.0, 0.3]])
 
 
+def _check_brute(X, e0, algs):
+    for name, alg in algs.items():
+        for replace in (True, False):
+            ref = _brute(X, alg, e0, 4, 2, replace)
+            got = np.asarray(ja.simulate_dataset(X, alg, e0, 4, batch_size=2,
+                                                 replace=replace).loss)
+            np.testing.assert_allclose(got, ref, rtol=1e-12, err_msg=f"{name} {replace}")
+
+
+@pytest.mark.slow
+def test_memory2_equals_brute_force_enumeration():
+    rng = np.random.default_rng(0)
+    X = rng.standard_t(3, size=(4, 3))
+    _check_brute(X, rng.normal(size=3), {"memory 2 with shift": _memory2()})
+
+
 def test_equals_brute_force_enumeration_of_all_batches():
     rng = np.random.default_rng(0)
     X = rng.standard_t(3, size=(4, 3))
@@ -51,14 +67,8 @@ def test_equals_brute_force_enumeration_of_all_batches():
     algs = {
         "memory-1 with shift": ja.memory1(0.2 / lmax, 0.3, 0.5, -0.2 / lmax, 0.5),
         "Jacobi HB schedule": ja.jacobi_heavy_ball(0.5, 0.0, 3 * lmax, 4),
-        "memory 2 with shift": _memory2(),
     }
-    for name, alg in algs.items():
-        for replace in (True, False):
-            ref = _brute(X, alg, e0, 4, 2, replace)
-            got = np.asarray(ja.simulate_dataset(X, alg, e0, 4, batch_size=2,
-                                                 replace=replace).loss)
-            np.testing.assert_allclose(got, ref, rtol=1e-12, err_msg=f"{name} {replace}")
+    _check_brute(X, e0, algs)
     # a per-step batch-size schedule and more points than dimensions (and vice versa)
     X2 = rng.normal(size=(3, 5))
     e2 = rng.normal(size=5)

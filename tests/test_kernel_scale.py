@@ -16,14 +16,14 @@ import jaxaccel as ja
 
 def test_blocked_spectrum_equals_dense_and_stays_below_the_kernel_memory():
     rng = np.random.default_rng(0)
-    n = 1000
+    n = 600
     X = rng.normal(size=(n, 8)) * np.arange(1, 9) ** -1.0
     Y = np.sign(X[:, :2])
     K = ja.relu_ntk(X)
     dense = ja.Spectrum.from_kernel(K, Y)
     order = np.argsort(-np.asarray(dense.eigenvalues))
     lam_d, c2_d = np.asarray(dense.eigenvalues)[order], np.asarray(dense.c2)[order]
-    ks = ja.blocked_kernel_spectrum(lambda s, e: ja.relu_ntk(X[s:e], X2=X), n, Y, 40, block=32)
+    ks = ja.blocked_kernel_spectrum(lambda s, e: ja.relu_ntk(X[s:e], X2=X), n, Y, 40, block=16)
     lam, c2 = np.asarray(ks.spectrum.eigenvalues), np.asarray(ks.spectrum.c2)
     np.testing.assert_allclose(lam[:10], lam_d[:10], rtol=1e-9)
     np.testing.assert_allclose(lam[:20], lam_d[:20], rtol=1e-6)

@@ -41,7 +41,7 @@ CONFIGS = {
     "full": dict(n=500, d=200, steps=1000, batches=[2, 8, 32]),
 }
 ALGORITHMS = {  # on data with Tr H = 1
-    "SGD": ja.gd(0.5),
+    "SGD": ja.heavy_ball(0.5, 0.0),
     "Heavy Ball": ja.heavy_ball(0.25, 0.6),
 }
 TOL = 0.05
