@@ -51,7 +51,9 @@ SGD_LR = 1.0
 HB_LR, HB_MOMENTUM = 0.5, 0.8
 AM1 = dict(delta0=0.5, kappa=0.9, alpha0=1.0, eta_kick=0.5, t0=1.0)
 THETA_ABOVE = 2.0  # AM1 "above the limit": theta = THETA_ABOVE x the limit
-BLOW_UP = 10.0  # a network run "diverges" where its loss stays above 10 x its running minimum
+# a network run "diverges" where its loss stays above 3 x its running minimum up to the end: a
+# ReLU network driven unstable does not reach inf, its units die and the loss returns to L_0
+BLOW_UP = 3.0
 TAU = (1.0, 1.0)  # SE pair of the predictions (the digits are near translation-invariant SE)
 
 
