@@ -45,7 +45,7 @@ from _network_common import (blow_up_step, initial_networks, slope, stack_algori
 
 CONFIGS = {
     "quick": dict(n=500, width=512, steps=1000, seeds=2, batches=[8, 32, 128]),
-    "full": dict(n=1797, width=1000, steps=10_000, seeds=4, batches=[8, 32, 128, 512]),
+    "full": dict(n=1797, width=1000, steps=10_000, seeds=2, batches=[8, 32, 128, 512]),
 }
 SGD_LR = 1.0
 HB_LR, HB_MOMENTUM = 0.5, 0.8
