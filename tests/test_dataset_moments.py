@@ -1,4 +1,4 @@
-"""Exact finite-dataset second moments (``ja.simulate_dataset``, theory §14.1).
+"""Exact finite-dataset second moments (``ja.simulate_dataset``, theory §18.1).
 
 Independent references: brute-force enumeration of every batch sequence on a tiny dataset
 (float64, 1e-12); Algorithm A (``ja.simulate``) on finite datasets whose fourth moments are

@@ -1,4 +1,4 @@
-"""Kernels at scale (theory §14.4): ``ja.blocked_kernel_spectrum``, ``relu_ntk`` blocks and
+"""Kernels at scale (theory §18.4): ``ja.blocked_kernel_spectrum``, ``relu_ntk`` blocks and
 ``ja.empirical_ntk``.
 
 References: the dense eigendecomposition (``numpy.linalg.eigh``) of the full kernel; the

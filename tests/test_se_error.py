@@ -1,4 +1,4 @@
-"""The SE error diagnostic (``ja.se_error``, ``ja.se_bounds``; theory §14.3).
+"""The SE error diagnostic (``ja.se_error``, ``ja.se_bounds``; theory §18.3).
 
 References: a finite dataset with exactly Gaussian fourth moments (3-point Gauss-Hermite product
 grid), where SE with ``tau = (1, -1)`` is exact and both bounds of Proposition 2 equal 1; the

@@ -1,5 +1,5 @@
 """``sims/sgd_memory/network.py`` (the network leg, theory §9) and ``sims/sgd_memory/se_error.py``
-(theory §14.3): tiny runs (files written, structure, exact initial losses) by default; the
+(theory §18.3): tiny runs (files written, structure, exact initial losses) by default; the
 ``--quick`` runs against the acceptance statements (slow).
 
 References: the initial loss ``|Y|^2 / (2n) = 1/2`` of one-hot targets from ``f_0 = 0`` (exact);

@@ -1,8 +1,8 @@
 """Exact second moments of mini-batch SGD with memory on a finite dataset (no SE assumption).
 
-Theory: ``docs/theory/sgd_memory.md`` §14.1-§14.2. For ``n`` training points ``x_i`` (the rows
+Theory: ``docs/theory/sgd_memory.md`` §18.1-§18.2. For ``n`` training points ``x_i`` (the rows
 of ``points``), ``H = X^T X / n`` and noiseless targets, the batch-averaged second moment
-``C_t = E[x_t x_t^T]`` of the state ``x_t = (w_t - w*, u_t)`` obeys the closed recursion (§14.1)
+``C_t = E[x_t x_t^T]`` of the state ``x_t = (w_t - w*, u_t)`` obeys the closed recursion (§18.1)
 
 .. math::
     C_{t+1} = S\\,C_t\\,S^T + \\gamma_t\\,\\Sigma(\\bar w^T C_t \\bar w)\\otimes v v^T,\\qquad
@@ -35,7 +35,7 @@ __all__ = ["DatasetCoordinates", "batch_factor", "dataset_coordinates", "simulat
 
 def batch_factor(n_data: int, batch_size: Union[Scalar, Float[ArrayLike, "*B"]],
                  replace: bool = False) -> Union[float, Float[np.ndarray, "*B"]]:
-    """Noise factor replacing ``1/b`` for batches of a finite dataset (theory §3.2, §14.1).
+    """Noise factor replacing ``1/b`` for batches of a finite dataset (theory §3.2, §18.1).
 
     For ``H_B = (1/b) sum_{i in B} x_i x_i^T`` with ``B`` a uniformly random ``b``-subset of the
     ``N`` points, ``P(i in B) = b/N`` and ``P(i, j in B) = b(b-1)/(N(N-1))`` give
@@ -76,7 +76,7 @@ def batch_factor(n_data: int, batch_size: Union[Scalar, Float[ArrayLike, "*B"]],
 
 
 class DatasetCoordinates(NamedTuple):
-    """A dataset in its principal coordinates (theory §14.1).
+    """A dataset in its principal coordinates (theory §18.1).
 
     Attributes:
         points: ``(n, r)`` coordinates ``Z = X V`` of the points, ``Z^T Z / n = diag(lambda)``.
@@ -106,7 +106,7 @@ def check_points(points: Float[ArrayLike, "n d"], name: str = "points") -> np.nd
 
 def dataset_coordinates(points: Float[ArrayLike, "n d"], rtol: float = 1e-12
                         ) -> DatasetCoordinates:
-    """Principal coordinates of a dataset: ``H = X^T X / n = V diag(lambda) V^T`` (theory §14.1).
+    """Principal coordinates of a dataset: ``H = X^T X / n = V diag(lambda) V^T`` (theory §18.1).
 
     Computed from the smaller of the two Gram matrices (``X^T X`` when ``d <= n``, else
     ``X X^T``), in float64. Directions with ``lambda <= rtol * lambda_max`` are dropped: no point
@@ -185,7 +185,7 @@ def _noise_chunks(Z, chunk, budget):
                                              "has_shift", "gamma_schedule"))
 def _run(lam, Zc, n, alg, gamma, rec, C0, threshold, *, steps, n_rec, noisy, stationary,
          has_shift, gamma_schedule):
-    """The recursion of §14.1 on a ``lax.scan``; ``C`` is ``(K, K, r, r)``."""
+    """The recursion of §18.1 on a ``lax.scan``; ``C`` is ``(K, K, r, r)``."""
     K = alg.memory + 1
     parts = alg.transition_parts()
     w_next = None if stationary else jnp.concatenate([parts[2][1:], parts[2][-1:]], axis=0)
@@ -259,7 +259,7 @@ def simulate_dataset(
     divergence_growth: Optional[float] = 100.0,
     return_moments: bool = False,
 ) -> Union[SimulationResult, Tuple[SimulationResult, Float[np.ndarray, "K K r r"]]]:
-    """Exact batch-averaged loss of mini-batch SGD with memory on a finite dataset (theory §14.1).
+    """Exact batch-averaged loss of mini-batch SGD with memory on a finite dataset (theory §18.1).
 
     No SE assumption: the full second moment of ``(w - w*, u)`` is evolved by
 

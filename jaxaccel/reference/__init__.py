@@ -22,7 +22,7 @@ from jaxaccel.reference.montecarlo import predict_se as predict_se
 from jaxaccel.reference.digits import load_digits as load_digits
 from jaxaccel.reference.digits import ntk_mlp_apply as ntk_mlp_apply
 from jaxaccel.reference.digits import ntk_mlp_init as ntk_mlp_init
-# --- issue 21: the SE error on a dataset (theory §14.3)
+# --- issue 21: the SE error on a dataset (theory §18.3)
 from jaxaccel.reference.se_error import SEBounds as SEBounds
 from jaxaccel.reference.se_error import SEError as SEError
 from jaxaccel.reference.se_error import se_bounds as se_bounds

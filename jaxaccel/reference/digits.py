@@ -139,7 +139,7 @@ def ntk_mlp_apply(params: Dict[str, Float[ArrayLike, "..."]], X: Float[ArrayLike
     return jax.nn.relu(X @ params["W"] + params["c"]) @ params["a"] / jnp.sqrt(m)
 
 
-# --- issue 21: the empirical NTK of the network (theory §9, §14.4)
+# --- issue 21: the empirical NTK of the network (theory §9, §18.4)
 def empirical_ntk(params: Dict[str, Float[ArrayLike, "..."]], X: Float[ArrayLike, "n d_in"],
                   X2: Optional[Float[ArrayLike, "n2 d_in"]] = None
                   ) -> Float[np.ndarray, "n n2"]:
@@ -147,7 +147,7 @@ def empirical_ntk(params: Dict[str, Float[ArrayLike, "..."]], X: Float[ArrayLike
 
     With ``h = x W + c``, ``phi = relu(h) / sqrt(m)`` and ``psi = 1(h > 0) abar / sqrt(m)``
     (``abar_j^2`` the mean over outputs of ``a_jo^2``), the derivatives with respect to ``a``,
-    ``W`` and ``c`` give (theory §9, §14.4)
+    ``W`` and ``c`` give (theory §9, §18.4)
 
     .. math::  \\Theta(x, x') = \\phi(x)^T\\phi(x') + (x^Tx' + 1)\\,\\psi(x)^T\\psi(x'),
 

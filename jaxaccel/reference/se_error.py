@@ -1,7 +1,7 @@
-"""How wrong is the SE approximation on a given dataset? (theory §14.3)
+"""How wrong is the SE approximation on a given dataset? (theory §18.3)
 
 :func:`se_error` compares the exact batch-averaged loss of mini-batch SGD with memory on a finite
-dataset (:func:`jaxaccel.simulate_dataset`, no SE assumption, theory §14.1) with the SE
+dataset (:func:`jaxaccel.simulate_dataset`, no SE assumption, theory §18.1) with the SE
 prediction (Algorithm A, :func:`jaxaccel.simulate`) on the dataset's spectrum with the same batch
 factor: once with a given ``tau`` (default ``(1, -1)``), once with the ``(tau1, tau2)`` fitted
 to the exact curve (least squares in ``log L``), and with the bracket of Proposition 2 measured on
@@ -33,7 +33,7 @@ __all__ = ["SEBounds", "SEError", "se_bounds", "se_error"]
 
 
 class SEBounds(NamedTuple):
-    """Proposition 2 on a dataset (theory §3.2, §14.3): for the given ``tau2``,
+    """Proposition 2 on a dataset (theory §3.2, §18.3): for the given ``tau2``,
 
     ``Sigma_SE(tau1_lower, tau2) <= Sigma(A) <= Sigma_SE(tau1_upper, tau2)`` for all ``A >= 0``.
 
@@ -137,7 +137,7 @@ def _extreme_direction(Zw, a, tau2, c, largest, iters, dense):
 def se_bounds(points: Float[ArrayLike, "n d"], tau2: Scalar = -1.0, *, starts: int = 4,
               sweeps: int = 6, iters: int = 30, dense_max: int = 400, seed: int = 0,
               rtol: float = 1e-12) -> SEBounds:
-    """The ``tau1`` bracket of Proposition 2 for a dataset (theory §3.2, §14.3).
+    """The ``tau1`` bracket of Proposition 2 for a dataset (theory §3.2, §18.3).
 
     With ``Sigma(aa^T)`` the exact noise operator of the data, ``Sigma <= Sigma_SE(tau1, tau2)`` on
     all PSD matrices iff ``tau1 >= R(a, c)`` for every pair of whitened unit vectors, and
@@ -290,7 +290,7 @@ def se_error(
     **kwargs: Any,
 ) -> SEError:
     """The SE error on a dataset: exact loss vs SE with ``tau``, with fitted ``tau``, and the
-    bracket of Proposition 2 (theory §14.3).
+    bracket of Proposition 2 (theory §18.3).
 
     The SE problem is the dataset's spectrum ``lambda_k`` with ``c_k^2`` the squared coordinates
     of ``initial_error`` in its eigenbasis (summed over outputs) and the same batch factor

@@ -11,6 +11,6 @@ from jaxaccel.spectra.continuum import power_law_continuum as power_law_continuu
 from jaxaccel.spectra.real import SpectrumExponents as SpectrumExponents
 from jaxaccel.spectra.real import fit_spectrum_exponents as fit_spectrum_exponents
 from jaxaccel.spectra.real import relu_ntk as relu_ntk
-# --- issue 21: kernel spectra at scale (theory §14.4)
+# --- issue 21: kernel spectra at scale (theory §18.4)
 from jaxaccel.spectra.real import KernelSpectrum as KernelSpectrum
 from jaxaccel.spectra.real import blocked_kernel_spectrum as blocked_kernel_spectrum

@@ -55,7 +55,7 @@ def relu_ntk(X: Float[ArrayLike, "n d"], bias: float = 1.0,
     antiparallel pairs (``|cos| > 1 - 1e-6``), where ``arccos`` loses half the digits; there it
     is ``2 atan2(|u - v|, |u + v|)`` of the unit vectors (accurate to rounding). With ``X2`` the
     cross kernel ``Theta(X, X2)``: blocks of rows for :func:`blocked_kernel_spectrum` (theory
-    §14.4).
+    §18.4).
 
     Args:
         X: ``(n, d)`` inputs.
@@ -163,7 +163,7 @@ def fit_spectrum_exponents(spectrum: Spectrum, k_range: Optional[Tuple[int, int]
     return SpectrumExponents(-nu_fit.exponent, zeta_fit.exponent, nu_fit, zeta_fit, (k_lo, k_hi))
 
 
-# --- issue 21: kernel spectra at scale (theory §14.4)
+# --- issue 21: kernel spectra at scale (theory §18.4)
 class KernelSpectrum(NamedTuple):
     """Leading eigenpairs of a kernel computed block by block (:func:`blocked_kernel_spectrum`).
 
@@ -201,7 +201,7 @@ def blocked_kernel_spectrum(
     seed: int = 0,
     tail: bool = True,
 ) -> KernelSpectrum:
-    """The ``k`` leading eigenpairs of an ``n x n`` PSD kernel without ever holding it (theory §14.4).
+    """The ``k`` leading eigenpairs of an ``n x n`` PSD kernel without ever holding it (theory §18.4).
 
     Randomised subspace iteration: ``Q`` spans ``K^(q+1) Omega`` for a Gaussian ``(n, l)``
     ``Omega`` (``l = k + oversample``, orthonormalised after every product), then the

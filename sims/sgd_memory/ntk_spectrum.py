@@ -1,7 +1,7 @@
-"""NTK spectra at scale: blocked, memory-bounded eigenpairs of the ReLU NTK (theory §9, §14.4).
+"""NTK spectra at scale: blocked, memory-bounded eigenpairs of the ReLU NTK (theory §9, §18.4).
 
 Theory: ``docs/theory/sgd_memory.md`` §9.1 (the NTK exponents ``nu``, ``zeta`` of real data),
-§14.4 (blocked kernels and randomised subspace iteration).
+§18.4 (blocked kernels and randomised subspace iteration).
 
 The scikit-learn digits have 1797 images; to reach ``n = 2 x 10^4`` points the images are
 augmented by shifts of one pixel on the 8x8 grid (9 shifts, zero fill) and light pixel noise,

@@ -1,7 +1,7 @@
-"""Where does the SE approximation hold? Exact finite-dataset dynamics vs SE (theory §14).
+"""Where does the SE approximation hold? Exact finite-dataset dynamics vs SE (theory §18).
 
-Theory: ``docs/theory/sgd_memory.md`` §3.2 (SE (15), Proposition 2), §14.1 (the exact batch-averaged
-recursion on a finite dataset), §14.3 (the diagnostic).
+Theory: ``docs/theory/sgd_memory.md`` §3.2 (SE (15), Proposition 2), §18.1 (the exact batch-averaged
+recursion on a finite dataset), §18.3 (the diagnostic).
 
 For each dataset (all scaled to ``Tr H = 1``) and each (algorithm, batch size), the exact loss
 (:func:`jaxaccel.simulate_dataset`, batches drawn without replacement) is compared with the SE
