@@ -25,6 +25,8 @@ from jaxaccel.spectra import fit_spectrum_exponents as fit_spectrum_exponents
 from jaxaccel.spectra import power_law_continuum as power_law_continuum
 from jaxaccel.spectra import power_law_spectrum as power_law_spectrum
 from jaxaccel.spectra import relu_ntk as relu_ntk
+from jaxaccel.spectra import KernelSpectrum as KernelSpectrum  # issue 21
+from jaxaccel.spectra import blocked_kernel_spectrum as blocked_kernel_spectrum  # issue 21
 
 from jaxaccel.algorithms import MemoryAlgorithm as MemoryAlgorithm
 from jaxaccel.algorithms import am1_form as am1_form
@@ -72,6 +74,9 @@ from jaxaccel.moments import MomentState as MomentState
 from jaxaccel.moments import SimulationResult as SimulationResult
 from jaxaccel.moments import initial_state as initial_state
 from jaxaccel.moments import simulate as simulate
+from jaxaccel.moments import simulate_dataset as simulate_dataset  # issue 21
+from jaxaccel.moments import dataset_coordinates as dataset_coordinates  # issue 21
+from jaxaccel.moments import DatasetCoordinates as DatasetCoordinates  # issue 21
 from jaxaccel.moments import GridResult as GridResult
 from jaxaccel.moments import simulate_grid as simulate_grid
 from jaxaccel.moments import make_mesh as make_mesh
@@ -157,6 +162,11 @@ from jaxaccel.reference import monte_carlo_sgd as monte_carlo_sgd
 from jaxaccel.reference import ntk_mlp_apply as ntk_mlp_apply
 from jaxaccel.reference import ntk_mlp_init as ntk_mlp_init
 from jaxaccel.reference import predict_se as predict_se
+from jaxaccel.reference import SEBounds as SEBounds  # issue 21
+from jaxaccel.reference import SEError as SEError  # issue 21
+from jaxaccel.reference import se_bounds as se_bounds  # issue 21
+from jaxaccel.reference import se_error as se_error  # issue 21
+from jaxaccel.reference import empirical_ntk as empirical_ntk  # issue 21
 
 # scaling laws: label noise, power-law random features, compute-optimal frontiers (theory §17)
 from jaxaccel.spectra import RandomFeatures as RandomFeatures

@@ -20,3 +20,7 @@ from jaxaccel.moments.grid import simulate_grid as simulate_grid
 from jaxaccel.moments.grid import validate_grid as validate_grid
 from jaxaccel.moments.long import run_long as run_long
 from jaxaccel.moments.convergence import continuum_error_estimate as continuum_error_estimate
+# --- issue 21: exact finite-dataset dynamics (theory §18.1)
+from jaxaccel.moments.dataset import DatasetCoordinates as DatasetCoordinates
+from jaxaccel.moments.dataset import dataset_coordinates as dataset_coordinates
+from jaxaccel.moments.dataset import simulate_dataset as simulate_dataset

@@ -24,3 +24,9 @@ from jaxaccel.reference.digits import ntk_mlp_apply as ntk_mlp_apply
 from jaxaccel.reference.digits import ntk_mlp_init as ntk_mlp_init
 # Monte Carlo on sampled random features (theory §17.1)
 from jaxaccel.reference.random_features import random_features_sgd as random_features_sgd
+# --- issue 21: the SE error on a dataset (theory §18.3)
+from jaxaccel.reference.se_error import SEBounds as SEBounds
+from jaxaccel.reference.se_error import SEError as SEError
+from jaxaccel.reference.se_error import se_bounds as se_bounds
+from jaxaccel.reference.se_error import se_error as se_error
+from jaxaccel.reference.digits import empirical_ntk as empirical_ntk

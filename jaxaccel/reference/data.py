@@ -24,6 +24,7 @@ import jax.numpy as jnp
 from jaxaccel import _validation as V
 from jaxaccel._pytree import pytree_dataclass, static_field
 from jaxaccel._typing import Array, ArrayLike, Eigenvalues, Float, Int, Scalar
+from jaxaccel.moments.dataset import batch_factor
 from jaxaccel.spectra.spectrum import Spectrum
 
 __all__ = ["GaussianData", "FourierData", "FiniteData", "gaussian_data", "fourier_data", "fourier_features", "resonance_free_frequencies", "finite_data", "kernel_regression_data", "batch_factor"]
@@ -182,47 +183,6 @@ def floyd_subset(key, N: int, b: int):
         return idx.at[i].set(jnp.where(taken, top[i], r[i]))
 
     return jax.lax.fori_loop(0, b, body, jnp.full((b,), -1, r.dtype))
-
-
-def batch_factor(n_data: int, batch_size: Union[Scalar, Float[ArrayLike, "*B"]],
-                 replace: bool = False) -> Union[float, Float[np.ndarray, "*B"]]:
-    """Noise factor replacing ``1/b`` for batches of a finite dataset (theory §3.2).
-
-    For ``H_B = (1/b) sum_{i in B} x_i x_i^T`` with ``B`` a uniformly random ``b``-subset of the
-    ``N`` points, ``P(i in B) = b/N`` and ``P(i, j in B) = b(b-1)/(N(N-1))`` give
-
-    .. math::  \\mathbb E[H_B A H_B] = HAH + \\gamma\\,\\Sigma(A),\\qquad
-               \\gamma = \\frac{N-b}{(N-1)\\,b},\\qquad
-               \\Sigma(A) = \\tfrac1N\\textstyle\\sum_i \\langle x_i, A x_i\\rangle x_i x_i^T - HAH,
-
-    i.e. the second-moment recursion (12)-(13) with ``1/b`` replaced by ``gamma``. With
-    replacement the samples are i.i.d. and the factor is ``1/b``.
-
-    Args:
-        n_data: dataset size ``N``.
-        batch_size: ``b`` (``1 <= b <= N`` without replacement), a number or an array of
-            batch sizes.
-        replace: sampling with replacement.
-
-    Returns:
-        ``gamma``: a float for a scalar ``batch_size``, else an array of its shape.
-
-    Example:
-        >>> batch_factor(10, 10), batch_factor(10, 1), round(batch_factor(64, 16), 6)
-        (0.0, 1.0, 0.047619)
-    """
-    n_data = V.check_positive_int(n_data, "n_data")
-    b = np.asarray(batch_size, dtype=np.float64)
-    if np.any(b < 1) or not np.all(np.isfinite(b)):
-        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-    if replace:
-        return 1.0 / b if b.ndim else float(1.0 / b)
-    if np.any(b > n_data):
-        raise ValueError(f"batch_size={batch_size} exceeds the dataset size N={n_data}")
-    if n_data == 1:
-        return np.zeros_like(b) if b.ndim else 0.0
-    g = (n_data - b) / ((n_data - 1) * b)
-    return g if b.ndim else float(g)
 
 
 def gaussian_data(eigenvalues: Union[Eigenvalues, Spectrum]) -> GaussianData:

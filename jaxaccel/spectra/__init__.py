@@ -16,3 +16,6 @@ from jaxaccel.spectra.random_features import RandomFeatures as RandomFeatures
 from jaxaccel.spectra.random_features import power_law_features as power_law_features
 from jaxaccel.spectra.random_features import power_law_features_equivalent as power_law_features_equivalent
 from jaxaccel.spectra.random_features import power_law_population as power_law_population
+# --- issue 21: kernel spectra at scale (theory §18.4)
+from jaxaccel.spectra.real import KernelSpectrum as KernelSpectrum
+from jaxaccel.spectra.real import blocked_kernel_spectrum as blocked_kernel_spectrum
