@@ -18,7 +18,7 @@ quadrature error, which falls quickly with the panel density.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 import jax.numpy as jnp
@@ -28,7 +28,8 @@ from jaxaccel import _validation as V
 from jaxaccel.spectra.spectrum import PowerLaw, Spectrum, power_law_spectrum
 
 
-def log_panel_nodes(n_head: int, n_max: float, panels_per_decade: int, order: int):
+def log_panel_nodes(n_head: int, n_max: float, panels_per_decade: int,
+                    order: int) -> Tuple[np.ndarray, np.ndarray]:
     """Quadrature of the tail ``sum_{k=n_head+1}^{n_max} f(k)``: nodes ``x_j`` and
     multiplicities ``w_j x_j`` of Gauss-Legendre panels uniform in ``log x`` over
     ``[n_head + 1/2, n_max + 1/2]`` (the Euler-Maclaurin integral of the module docstring).

@@ -23,7 +23,7 @@ Risks are in the convention of the engine: ``P(theta) = 1/2 E[(y - f(x))^2]``.
 from __future__ import annotations
 
 import warnings
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 import jax.numpy as jnp
@@ -131,7 +131,8 @@ def power_law_features(alpha: float, beta: float, v: int, d: int, *, seed: int =
 
 
 def power_law_population(alpha: float, beta: float, v: float, *, n_head: int = 2000,
-                         panels_per_decade: int = 48, order: int = 4):
+                         panels_per_decade: int = 48, order: int = 4
+                         ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nodes ``(D_l, b_l^2, multiplicity)`` of the data covariance ``D = diag(j^-2 alpha)`` and
     target ``b_j^2 = j^-2 beta`` for ``j <= v``: the first ``n_head`` exactly, the tail by
     Gauss-Legendre panels in ``log j`` (as :func:`~jaxaccel.power_law_continuum`), so ``v`` may

@@ -14,7 +14,7 @@ line (``2 alpha > 1``) from the loss decomposition of Paquette, Paquette, Xiao &
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple, Optional, Sequence, Union
+from typing import Callable, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import jax
@@ -25,7 +25,8 @@ from jaxaccel.algorithms.base import MemoryAlgorithm, check_algorithm
 from jaxaccel.moments.grid import chunk_size
 from jaxaccel.moments.simulate import simulate
 from jaxaccel.noise import NoiseModel
-from jaxaccel.record import record_steps
+from jaxaccel._typing import ArrayLike
+from jaxaccel.record import RecordSpec, record_steps
 from jaxaccel.spectra.random_features import RandomFeatures
 from jaxaccel.spectra.spectrum import Spectrum
 
@@ -56,7 +57,7 @@ _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 
          2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 
 
-def fit_exponent(x, y) -> ExponentFit:
+def fit_exponent(x: ArrayLike, y: ArrayLike) -> ExponentFit:
     """Least-squares power law through positive finite points (at least 3).
 
     Example:
@@ -187,7 +188,8 @@ def _stack_spectra(spectra: Sequence[Spectrum]):
 def compute_frontier(problem: Callable[[int], RandomFeatures],
                      algorithm: Union[MemoryAlgorithm, Callable[[RandomFeatures], MemoryAlgorithm]],
                      d_grid: Sequence[int], steps: int, batch_size: float = 1.0, *,
-                     sigma2: float = 0.0, tau=(1.0, -1.0), record="log", f_points: int = 40,
+                     sigma2: float = 0.0, tau: Tuple[float, float] = (1.0, -1.0),
+                     record: RecordSpec = "log", f_points: int = 40,
                      fit_window: Optional[tuple] = None, memory_budget: float = 2**30,
                      ) -> FrontierResult:
     """Compute-optimal frontier of ``algorithm`` on random-features problems (theory §17.3).
