@@ -2,22 +2,16 @@
 numbers (the acceptance-level exponents are checked by the slow test below and printed by the
 sims themselves)."""
 
-import importlib.util
 import json
 import os
 
-import numpy as np
 import pytest
 
-SIMS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sims",
-                    "scaling")
+from conftest import load_sim
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(f"sim_{name}", os.path.join(SIMS, name + ".py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_sim("scaling/" + name)
 
 
 def _files(out, name):

@@ -28,8 +28,8 @@ taken in ``tau`` gives ``P* ~ f^-eta_AM1`` with
 
 from __future__ import annotations
 
-import argparse
 import os
+import sys
 import time
 import warnings
 
@@ -37,11 +37,14 @@ import numpy as np
 
 import jaxaccel as ja
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _scaling_common as C  # noqa: E402
+
 NAME = "memory_frontier"
 POINTS = [(1.0, 0.7), (1.0, 1.5)]
 CONFIG = {"quick": dict(d_min=50, d_max=1600, n_d=8, steps=100_000, n_nodes=300),
           "full": dict(d_min=30, d_max=10000, n_d=16, steps=1_000_000, n_nodes=400)}
-V_DATA = 1e8
+V_DATA = C.V_DATA
 AM1 = dict(delta0=0.5, kappa=0.9, alpha0=0.25, eta_kick=0.1, t0=1.0)
 
 
@@ -70,24 +73,8 @@ def methods(steps):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--quick", action="store_true", help="8 sizes up to 1600, T = 1e5 (default)")
-    g.add_argument("--full", action="store_true", help="16 sizes up to 1e4, T = 1e6")
-    p.add_argument("--out", default=os.path.join("results", NAME))
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--d-max", type=float, default=None)
-    p.add_argument("--n-d", type=int, default=None)
-    p.add_argument("--n-nodes", type=int, default=None,
-                   help="cells of each equivalent spectrum")
-    args = p.parse_args(argv)
-    cfg = dict(CONFIG["full" if args.full else "quick"])
-    for k in ("steps", "d_max", "n_d", "n_nodes"):
-        if getattr(args, k) is not None:
-            cfg[k] = getattr(args, k)
-    if cfg["n_d"] < 4 or cfg["d_max"] <= cfg["d_min"] or cfg["steps"] < 100:
-        raise SystemExit("need --n-d >= 4, --d-max > d_min and --steps >= 100")
-    ds = np.unique(np.geomspace(cfg["d_min"], cfg["d_max"], cfg["n_d"]).astype(int))
+    args, cfg, ds = C.frontier_args(__doc__, NAME, CONFIG, argv, "8 sizes up to 1600, T = 1e5",
+                                    "16 sizes up to 1e4, T = 1e6")
     T = cfg["steps"]
     print(f"{NAME}: PLRF, v={V_DATA:.0e}, batch 1, d in [{ds[0]}, {ds[-1]}] ({ds.size} sizes), "
           f"T={T}")
@@ -99,10 +86,7 @@ def main(argv=None):
     t_all = time.perf_counter()
     for alpha, beta in POINTS:
         pred = ja.plrf_compute_optimal(alpha, beta)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            probs = {int(d): ja.power_law_features_equivalent(alpha, beta, V_DATA, int(d),
-                                                              n_nodes=cfg["n_nodes"]) for d in ds}
+        probs = C.equivalent_problems(alpha, beta, ds, cfg["n_nodes"])
         print(f"{pred.phase:>5s} {f'({alpha:g}, {beta:g})':>10s} {'SGD formula':>20s} "
               f"{pred.loss_exponent:22.3f} {pred.d_exponent:22.3f}")
         heur = am1_heuristic(pred.phase, alpha, beta)
@@ -113,7 +97,7 @@ def main(argv=None):
                 warnings.simplefilter("ignore", RuntimeWarning)
                 fr = ja.compute_frontier(lambda d: probs[d], alg, ds, T, 1.0,
                                          record=ja.log_steps(T, 100), f_points=40)
-            fmt = lambda f: "n/a" if f is None else f"{f.exponent:.3f} [{f.ci[0]:.3f},{f.ci[1]:.3f}]"  # noqa: E731
+            fmt = C.exponent_text
             row = dict(phase=pred.phase, alpha=alpha, beta=beta, method=name,
                        loss_exponent=None if fr.loss_fit is None else fr.loss_fit.exponent,
                        loss_exponent_ci=None if fr.loss_fit is None else list(fr.loss_fit.ci),

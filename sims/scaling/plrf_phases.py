@@ -18,29 +18,24 @@ embeddings (``v = 4000``, ``d = 500, 2000``): loss curves over ``T = 1e4`` vs th
 
 from __future__ import annotations
 
-import argparse
 import os
+import sys
 import time
-import warnings
 
 import numpy as np
 
 import jaxaccel as ja
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _scaling_common as C  # noqa: E402
 
 NAME = "plrf_phases"
 POINTS = {"quick": [(1.0, 0.3), (1.0, 0.7), (1.0, 1.5)],
           "full": [(1.0, 0.3), (0.8, 0.35), (1.0, 0.7), (1.5, 0.9), (1.0, 1.5), (0.8, 1.2)]}
 CONFIG = {"quick": dict(d_min=50, d_max=3200, n_d=10, steps=2_000_000, n_nodes=300),
           "full": dict(d_min=20, d_max=20000, n_d=22, steps=20_000_000, n_nodes=400)}
-V_DATA = 1e8     # data dimension (the v -> infinity limit for 2 alpha > 1)
+V_DATA = C.V_DATA
 LR = 0.25        # SGD learning rate (stable: tr K ~ zeta(2 alpha) <= 1.65 here)
-
-
-def equivalent_problems(alpha, beta, ds, n_nodes):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return {int(d): ja.power_law_features_equivalent(alpha, beta, V_DATA, int(d),
-                                                         n_nodes=n_nodes) for d in ds}
 
 
 def check_equivalent(seeds=(24, 8), steps=10_000):
@@ -72,27 +67,11 @@ def check_equivalent(seeds=(24, 8), steps=10_000):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--quick", action="store_true", help="one point per phase (default)")
-    g.add_argument("--full", action="store_true", help="two points per phase, d up to 2e4")
-    p.add_argument("--out", default=os.path.join("results", NAME))
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--d-max", type=float, default=None)
-    p.add_argument("--n-d", type=int, default=None)
-    p.add_argument("--n-nodes", type=int, default=None,
-                   help="cells of each equivalent spectrum")
-    p.add_argument("--check-equivalent", action="store_true",
-                   help="also compare the equivalent with sampled embeddings")
-    args = p.parse_args(argv)
+    args, cfg, ds = C.frontier_args(
+        __doc__, NAME, CONFIG, argv, "one point per phase", "two points per phase, d up to 2e4",
+        extra=lambda p: p.add_argument("--check-equivalent", action="store_true",
+                                       help="also compare the equivalent with sampled embeddings"))
     mode = "full" if args.full else "quick"
-    cfg = dict(CONFIG[mode])
-    for k in ("steps", "d_max", "n_d", "n_nodes"):
-        if getattr(args, k) is not None:
-            cfg[k] = getattr(args, k)
-    if cfg["n_d"] < 4 or cfg["d_max"] <= cfg["d_min"] or cfg["steps"] < 100:
-        raise SystemExit("need --n-d >= 4, --d-max > d_min and --steps >= 100")
-    ds = np.unique(np.geomspace(cfg["d_min"], cfg["d_max"], cfg["n_d"]).astype(int))
     print(f"{NAME}: SGD (lr {LR}, batch 1) on PLRF, v={V_DATA:.0e}, d in [{ds[0]}, {ds[-1]}] "
           f"({ds.size} sizes), T={cfg['steps']}")
     print("source of the formulas: Paquette, Paquette, Xiao & Pennington (2024), 4+3 phases of "
@@ -105,7 +84,7 @@ def main(argv=None):
     t_all = time.perf_counter()
     for alpha, beta in POINTS[mode]:
         pred = ja.plrf_compute_optimal(alpha, beta)
-        probs = equivalent_problems(alpha, beta, ds, cfg["n_nodes"])
+        probs = C.equivalent_problems(alpha, beta, ds, cfg["n_nodes"])
         t0 = time.perf_counter()
         fr = ja.compute_frontier(lambda d: probs[d], ja.gd(LR), ds, cfg["steps"], 1.0,
                                  record=ja.log_steps(cfg["steps"], 120), f_points=48)
@@ -123,7 +102,7 @@ def main(argv=None):
                    any_diverged=bool(fr.diverged.any()), wall_s=wall)
         rows.append(row)
         curves.append((fr.f, fr.envelope, fr.d_opt))
-        fmt = lambda f: "n/a" if f is None else f"{f.exponent:.3f} [{f.ci[0]:.3f},{f.ci[1]:.3f}]"  # noqa: E731
+        fmt = C.exponent_text
         print(f"{pred.phase:>5s} {alpha:5.2f} {beta:5.2f} {pred.d_exponent:8.3f} {fmt(dfit):>20s} "
               f"{pred.loss_exponent:8.3f} {fmt(lf):>20s} {'yes' if ok else 'NO':>3s}  {pred.formula}")
     print(f"points within +-0.05 of both formulas: {sum(r['within_0_05'] for r in rows)}/{len(rows)}"
