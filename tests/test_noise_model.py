@@ -77,9 +77,9 @@ def test_noise_model_bad_input_names_the_argument():
 
 def test_noise_model_is_a_pytree_and_vmaps():
     leaves, tree = jax.tree_util.tree_flatten(NM)
-    assert len(leaves) == 3
+    assert len(leaves) == 4  # batch_size, tau1, tau2, sigma2 (label noise)
     back = jax.tree_util.tree_unflatten(tree, leaves)
-    assert float(back.batch_size) == 8.0 and float(back.tau2) == 0.5
+    assert float(back.batch_size) == 8.0 and float(back.tau2) == 0.5 and float(back.sigma2) == 0
     f = jax.vmap(lambda b: ja.simulate(S, HB, 20, ja.NoiseModel(b, 1.0, 0.5)).loss[-1])
     np.testing.assert_allclose(f(jnp.array([8.0, 16.0])),
                                [ja.simulate(S, HB, 20, b, (1.0, 0.5)).loss[-1] for b in (8.0, 16.0)],
