@@ -82,3 +82,11 @@ from jaxaccel.depth.experiments import median_iqr as median_iqr
 from jaxaccel.depth.experiments import relative_gap as relative_gap
 from jaxaccel.depth.experiments import seed_keys as seed_keys
 from jaxaccel.depth.experiments import select_lr as select_lr
+
+# --- issue 22: the ethanol task (generator, UCI loader), factorised convnet (E7)
+from jaxaccel.depth.ethanol import ETHANOL_SHAPE as ETHANOL_SHAPE
+from jaxaccel.depth.ethanol import ethanol_like_arrays as ethanol_like_arrays
+from jaxaccel.depth.ethanol import ethanol_like_regression as ethanol_like_regression
+from jaxaccel.depth.ethanol import ethanol_regression as ethanol_regression
+from jaxaccel.depth.ethanol import read_gas_sensor_libsvm as read_gas_sensor_libsvm
+from jaxaccel.depth.ethanol import regression_dataset as regression_dataset
