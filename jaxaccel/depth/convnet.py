@@ -161,6 +161,14 @@ def init_convnet(
     """
     channels = V.check_positive_int(channels, "channels")
     hidden = V.check_positive_int(hidden, "hidden")
+    init_dense(key, 1, 1, factorised=factorised, factor_init=factor_init, std=std)  # validates
+    return _init_convnet(key, factorised=bool(factorised), channels=channels, hidden=hidden,
+                         factor_init=factor_init, std=float(std), dtype=jnp.dtype(dtype))
+
+
+@functools.partial(jax.jit, static_argnames=("factorised", "channels", "hidden", "factor_init",
+                                             "std", "dtype"))
+def _init_convnet(key, *, factorised, channels, hidden, factor_init, std, dtype):
     k0, k1, k2 = jax.random.split(key, 3)
     kw = dict(factorised=factorised, factor_init=factor_init, std=std, dtype=dtype)
     return ConvNet(_trunc_normal(k0, (3, 3, 1, channels), std, dtype), jnp.zeros(channels, dtype),
@@ -168,8 +176,8 @@ def init_convnet(
 
 
 def convnet_size(params: ConvNet) -> int:
-    """Number of scalar parameters."""
-    return int(sum(np.size(x) for x in jax.tree_util.tree_leaves(params)))
+    """Number of scalar parameters (also of a ``jax.eval_shape`` result)."""
+    return int(sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(params)))
 
 
 def convnet_apply(
