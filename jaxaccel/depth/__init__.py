@@ -102,3 +102,8 @@ from jaxaccel.depth.convnet import digits_images as digits_images
 from jaxaccel.depth.convnet import init_convnet as init_convnet
 from jaxaccel.depth.convnet import init_dense as init_dense
 from jaxaccel.depth.convnet import train_convnet as train_convnet
+from jaxaccel.depth.experiments import Tuned as Tuned
+from jaxaccel.depth.experiments import Verdict as Verdict
+from jaxaccel.depth.experiments import median_verdict as median_verdict
+from jaxaccel.depth.experiments import nested_lr_grids as nested_lr_grids
+from jaxaccel.depth.experiments import tuned as tuned

@@ -261,7 +261,7 @@ def ethanol_regression(
         >>> import os, tempfile
         >>> from jaxaccel.depth import ethanol_regression
         >>> f = os.path.join(tempfile.mkdtemp(), "batch1.dat")
-        >>> _ = open(f, "w").write("1;10 1:1 2:5\\n2;50 1:3\\n1;30 1:2 2:1\\n")
+        >>> _ = open(f, "w").write("1;10 1:1 2:5\n2;50 1:3\n1;30 1:2 2:1\n")
         >>> ethanol_regression(f, p=2, num_features=2).targets.ravel().tolist()
         [-1.0, 1.0]
     """
