@@ -39,3 +39,5 @@ def _fmt(x):
 
 
 Timer = jio.Timer
+
+fmt = _fmt  # the number format of the tables, for text outside them
