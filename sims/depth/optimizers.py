@@ -23,7 +23,7 @@ Data: the ethanol-like stand-in of theory §A9.1 (default; ``--data ethanol --da
 for the real UCI files), scikit-learn's diabetes data, or the synthetic data of §A9.4.
 
     python sims/depth/optimizers.py            # --quick: 600 examples, 2000 steps, 15-point grid, 3 seeds
-    python sims/depth/optimizers.py --full     # 2565 examples, 20000 steps, 29-point grid, 5 seeds
+    python sims/depth/optimizers.py --full     # 2565 examples, 10000 steps, 21-point grid, 4 seeds
 """
 
 from __future__ import annotations
@@ -87,9 +87,9 @@ def main(argv=None):
     ap.add_argument("--methods", nargs="+", default=None, help="subset of method labels")
     args = ap.parse_args(argv)
     timer = C.Timer()
-    steps = C.pick(args, "steps", 2000, 20_000)
-    n_lr = C.pick(args, "num_lrs", 8, 15)
-    seeds = C.pick(args, "seeds", 3, 5)
+    steps = C.pick(args, "steps", 2000, 10_000)
+    n_lr = C.pick(args, "num_lrs", 8, 11)
+    seeds = C.pick(args, "seeds", 3, 4)
     m = C.pick(args, "num_examples", 600, 2565) if args.data in ("ethanol_like", "synthetic") else None
     methods = [x for x in METHODS if args.methods is None or x[0] in args.methods]
     loss = jd.regression_dataset(args.data, args.p, path=args.data_path, num_examples=m)
