@@ -24,6 +24,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 import optax
+from jax.typing import DTypeLike
 from jaxtyping import PRNGKeyArray
 
 from jaxaccel import _validation as V
@@ -52,7 +53,7 @@ def _trunc_normal(key, shape, std, dtype):
 def init_dense(
     key: PRNGKeyArray, n_in: int, n_out: int, *, factorised: bool = False,
     inner: Optional[int] = None, std: float = 0.1, bias: float = 0.1,
-    factor_init: str = "gaussian", dtype=jnp.float64,
+    factor_init: str = "gaussian", dtype: DTypeLike = jnp.float64,
 ) -> Dense:
     """A dense layer, plain or factorised into two matrices (theory §A9.2, E7).
 
@@ -139,7 +140,7 @@ class ConvNet(NamedTuple):
 
 def init_convnet(
     key: PRNGKeyArray, *, factorised: bool = False, channels: int = 32, hidden: int = 80,
-    factor_init: str = "gaussian", std: float = 0.1, dtype=jnp.float64,
+    factor_init: str = "gaussian", std: float = 0.1, dtype: DTypeLike = jnp.float64,
 ) -> ConvNet:
     """The digits convnet (theory §A9.2, E7), plain or with both dense layers factorised.
 
@@ -176,7 +177,14 @@ def _init_convnet(key, *, factorised, channels, hidden, factor_init, std, dtype)
 
 
 def convnet_size(params: ConvNet) -> int:
-    """Number of scalar parameters (also of a ``jax.eval_shape`` result)."""
+    """Number of scalar parameters (also of a ``jax.eval_shape`` result).
+
+    Example:
+        >>> import jax
+        >>> from jaxaccel.depth import convnet_size, init_convnet
+        >>> convnet_size(jax.eval_shape(lambda: init_convnet(jax.random.PRNGKey(0), hidden=4)))
+        2422
+    """
     return int(sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(params)))
 
 
@@ -184,7 +192,16 @@ def convnet_apply(
     params: ConvNet, images: Float[ArrayLike, "n 8 8"], *, dropout_key: Optional[PRNGKeyArray] = None,
     dropout: float = 0.5,
 ) -> Float[Array, "n 10"]:
-    """Logits of the digits convnet; dropout on the hidden layer when ``dropout_key`` is given."""
+    """Logits of the digits convnet; dropout on the hidden layer when ``dropout_key`` is given
+    (theory §A9.2, E7).
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxaccel.depth import convnet_apply, init_convnet
+        >>> net = init_convnet(jax.random.PRNGKey(0), channels=2, hidden=3)
+        >>> convnet_apply(net, jnp.zeros((5, 8, 8))).shape
+        (5, 10)
+    """
     x = jnp.asarray(images)[..., None]
     x = jax.lax.conv_general_dilated(x, params.conv_w, (1, 1), "SAME",
                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
@@ -202,7 +219,16 @@ def convnet_loss(
     dropout_key: Optional[PRNGKeyArray] = None, dropout: float = 0.5,
 ) -> Tuple[jax.Array, Tuple[jax.Array, jax.Array]]:
     """``(CE + l2 * R, (CE, R))``: mean softmax cross-entropy and ``R`` = sum of squared entries of
-    every dense factor and bias (the tutorial's regulariser, theory §A9.2 E7)."""
+    every dense factor and bias (the tutorial's regulariser, theory §A9.2 E7).
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxaccel.depth import convnet_loss, init_convnet
+        >>> net = init_convnet(jax.random.PRNGKey(0), channels=2, hidden=3)
+        >>> total, (ce, reg) = convnet_loss(net, jnp.zeros((4, 8, 8)), jnp.arange(4))
+        >>> bool(jnp.isclose(total, ce + 5e-4 * reg))
+        True
+    """
     logits = convnet_apply(params, images, dropout_key=dropout_key, dropout=dropout)
     ce = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
     reg = sum(jnp.sum(x**2) for x in jax.tree_util.tree_leaves((params.fc1, params.fc2)))
@@ -220,9 +246,17 @@ class ConvNetRun(NamedTuple):
     params: ConvNet
 
 
-def digits_images(num_val: int = 297):
+def digits_images(num_val: int = 297) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The scikit-learn digits as ``(train_x (n, 8, 8), train_y, val_x, val_y)``, pixels scaled to
-    ``[-0.5, 0.5]`` like the tutorial's MNIST; the last ``num_val`` images are for validation."""
+    ``[-0.5, 0.5]`` like the tutorial's MNIST; the last ``num_val`` images are for validation
+    (theory §A9.2, E7: the MNIST stand-in).
+
+    Example:
+        >>> from jaxaccel.depth import digits_images
+        >>> tx, ty, vx, vy = digits_images()
+        >>> tx.shape, vx.shape, float(tx.min()), float(tx.max())
+        ((1500, 8, 8), (297, 8, 8), -0.5, 0.5)
+    """
     x, y = digit_images()
     x = x.reshape(-1, 8, 8) / 16.0 - 0.5
     n = x.shape[0] - V.check_positive_int(num_val, "num_val")
@@ -270,6 +304,14 @@ def train_convnet(
 
     Returns:
         A :class:`ConvNetRun`.
+
+    Example:
+        >>> import jax
+        >>> from jaxaccel.depth import init_convnet, train_convnet
+        >>> net = init_convnet(jax.random.PRNGKey(0), channels=2, hidden=3)
+        >>> run = train_convnet(net, jax.random.PRNGKey(1), 5, dropout=0.0)
+        >>> run.ce.shape, bool(0 <= run.val_error <= 1)
+        ((5,), True)
     """
     steps = V.check_positive_int(steps, "steps")
     batch = V.check_positive_int(batch, "batch")

@@ -270,6 +270,16 @@ def tuned(run: Run, lrs: Float[ArrayLike, "E"], subset: Optional[ArrayLike] = No
 
     Returns:
         A :class:`Tuned`.
+
+    Example:
+        >>> import numpy as np
+        >>> from jaxaccel.depth import Run, tuned
+        >>> hit = np.array([[[5], [50], [60]], [[20], [21], [22]]])    # (E=2, S=3, 1)
+        >>> run = Run(np.array([0, 9]), np.full((2, 3, 2), 1e-4), np.zeros((2, 3), bool),
+        ...           -np.ones((2, 3), int), hit, None, thresholds=np.array([1e-3]))
+        >>> t = tuned(run, [0.1, 0.2])                  # median 50 vs 21: the second lr
+        >>> t.lr, t.hits.tolist()
+        (0.2, [20.0, 21.0, 22.0])
     """
     lrs = np.asarray(lrs, float)
     idx = np.arange(lrs.size) if subset is None else np.asarray(subset)
