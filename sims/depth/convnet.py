@@ -113,9 +113,7 @@ def main(argv=None):
     meta = dict(steps=steps, seeds=seeds, dtype=jnp.dtype(dtype).name, results=res,
                 crossing_iteration=cross_it, factorised_ends_lower=faster, extra_params=extra,
                 table=text, runtime_s=timer())
-    C.write(args.out, NAME, fig, arrays, meta)
-    print(f"runtime {timer():.1f} s")
-    return meta
+    return C.finish(args, NAME, fig, arrays, meta, timer)
 
 
 if __name__ == "__main__":

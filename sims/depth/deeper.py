@@ -43,10 +43,7 @@ def init_layers(kind, keys, widths, s):
 
 def main(argv=None):
     ap = C.parser(NAME, __doc__)
-    ap.add_argument("--data", choices=["ethanol_like", "ethanol", "diabetes", "synthetic"],
-                    default="ethanol_like")
-    ap.add_argument("--data-path", default=None)
-    ap.add_argument("--num-examples", type=int, default=None)
+    C.add_data_args(ap)
     ap.add_argument("--p", type=float, default=4.0)
     ap.add_argument("--depths", type=int, nargs="+", default=None)
     ap.add_argument("--steps", type=int, default=None)
@@ -60,8 +57,7 @@ def main(argv=None):
     depths = C.pick(args, "depths", [1, 2, 4, 8], [1, 2, 3, 4, 6, 8])
     n_lr = C.pick(args, "num_lrs", 4, 8)
     seeds = C.pick(args, "seeds", 2, 4)
-    m = C.pick(args, "num_examples", 600, 2565) if args.data in ("ethanol_like", "synthetic") else None
-    loss = jd.regression_dataset(args.data, args.p, path=args.data_path, num_examples=m)
+    loss = C.load_data(args, args.p)
     _, L_star = jd.lp_minimum(loss)
     d = loss.in_dim
     keys = jd.seed_keys(3, seeds)
@@ -121,9 +117,7 @@ def main(argv=None):
     meta = dict(data=args.data, p=args.p, depths=depths, steps=steps, seeds=seeds, L_star=L_star,
                 init_scale=args.init_scale, tol=args.tol, results=results, claims=claims,
                 table=text, runtime_s=timer())
-    C.write(args.out, NAME, fig, arrays, meta)
-    print(f"runtime {timer():.1f} s")
-    return meta
+    return C.finish(args, NAME, fig, arrays, meta, timer)
 
 
 if __name__ == "__main__":

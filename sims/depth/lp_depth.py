@@ -200,9 +200,7 @@ def main(argv=None):
                 lrs=lrs, seeds=seeds, steps=steps, init_scale=args.init_scale,
                 offline_note=jd.OFFLINE_NOTE, runtime_s=timer())
     fig.tight_layout()
-    C.write(args.out, NAME, fig, arrays, meta)
-    print(f"runtime {timer():.1f} s")
-    return meta
+    return C.finish(args, NAME, fig, arrays, meta, timer)
 
 
 if __name__ == "__main__":

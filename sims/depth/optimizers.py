@@ -73,10 +73,7 @@ def verdicts(tuned_by_label):
 
 def main(argv=None):
     ap = C.parser(NAME, __doc__)
-    ap.add_argument("--data", choices=["ethanol_like", "ethanol", "diabetes", "synthetic"],
-                    default="ethanol_like")
-    ap.add_argument("--data-path", default=None, help="UCI batch*.dat folder (--data ethanol)")
-    ap.add_argument("--num-examples", type=int, default=None, help="generated data size")
+    C.add_data_args(ap)
     ap.add_argument("--p", type=float, default=4.0)
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--num-lrs", type=int, default=None, help="n: coarse grid n, fine grid 2n-1")
@@ -90,9 +87,8 @@ def main(argv=None):
     steps = C.pick(args, "steps", 2000, 10_000)
     n_lr = C.pick(args, "num_lrs", 8, 11)
     seeds = C.pick(args, "seeds", 3, 4)
-    m = C.pick(args, "num_examples", 600, 2565) if args.data in ("ethanol_like", "synthetic") else None
     methods = [x for x in METHODS if args.methods is None or x[0] in args.methods]
-    loss = jd.regression_dataset(args.data, args.p, path=args.data_path, num_examples=m)
+    loss = C.load_data(args, args.p)
     _, L_star = jd.lp_minimum(loss)
     d = loss.in_dim
     keys = jd.seed_keys(1, seeds)
@@ -169,9 +165,7 @@ def main(argv=None):
                 num_examples=int(loss.num_examples), results=results, verdicts=fine,
                 verdicts_coarse_grid=coarse_v, grid_independent=bool(all(agree)), table=text,
                 runtime_s=timer(), offline_note=jd.OFFLINE_NOTE)
-    C.write(args.out, NAME, fig, arrays, meta)
-    print(f"runtime {timer():.1f} s")
-    return meta
+    return C.finish(args, NAME, fig, arrays, meta, timer)
 
 
 if __name__ == "__main__":

@@ -33,10 +33,7 @@ NAME = "same_lr"
 
 def main(argv=None):
     ap = C.parser(NAME, __doc__)
-    ap.add_argument("--data", choices=["ethanol_like", "ethanol", "diabetes", "synthetic"],
-                    default="ethanol_like")
-    ap.add_argument("--data-path", default=None)
-    ap.add_argument("--num-examples", type=int, default=None)
+    C.add_data_args(ap)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--seeds", type=int, default=None)
@@ -48,7 +45,6 @@ def main(argv=None):
     timer = C.Timer()
     steps = C.pick(args, "steps", 4000, 100_000)
     seeds = C.pick(args, "seeds", 3, 5)
-    m = C.pick(args, "num_examples", 600, 2565) if args.data in ("ethanol_like", "synthetic") else None
     keys = jd.seed_keys(4, seeds)
     configs = [(1, None)] + [(N, w) for N in (2, 3) for w in args.widths]
 
@@ -56,7 +52,7 @@ def main(argv=None):
     plt = C.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
     for b, p in enumerate((2, 4)):
-        loss = jd.regression_dataset(args.data, p, path=args.data_path, num_examples=m)
+        loss = C.load_data(args, p)
         _, L_star = jd.lp_minimum(loss)
         finals = {}
         for N, w in configs:
@@ -106,9 +102,7 @@ def main(argv=None):
     meta = dict(data=args.data, lr=args.lr, steps=steps, seeds=seeds, init_scale=args.init_scale,
                 widths=args.widths, results=results, verdicts=verdicts, table=text,
                 runtime_s=timer())
-    C.write(args.out, NAME, fig, arrays, meta)
-    print(f"runtime {timer():.1f} s")
-    return meta
+    return C.finish(args, NAME, fig, arrays, meta, timer)
 
 
 if __name__ == "__main__":

@@ -255,9 +255,7 @@ def main(argv=None):
     meta = dict(results=res, spec=SPEC, steps=steps, seeds=seeds, init_scales=scales,
                 gd_grid=list(GD_GRID), rule_grid=list(RULE_GRID), rule_init=list(RULE_INIT),
                 runtime_s=timer())
-    C.write(args.out, NAME, fig, arrays, meta)
-    print(f"runtime {timer():.1f} s")
-    return meta
+    return C.finish(args, NAME, fig, arrays, meta, timer)
 
 
 if __name__ == "__main__":

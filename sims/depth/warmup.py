@@ -62,10 +62,7 @@ def crossing(steps, a, b):
 
 def main(argv=None):
     ap = C.parser(NAME, __doc__)
-    ap.add_argument("--data", choices=["ethanol_like", "ethanol", "diabetes", "synthetic"],
-                    default="ethanol_like")
-    ap.add_argument("--data-path", default=None)
-    ap.add_argument("--num-examples", type=int, default=None)
+    C.add_data_args(ap)
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--num-lrs", type=int, default=None, help="n: coarse grid n, fine grid 2n-1")
     ap.add_argument("--seeds", type=int, default=None)
@@ -77,8 +74,7 @@ def main(argv=None):
     n_lr = C.pick(args, "num_lrs", 6, 11)
     seeds = C.pick(args, "seeds", 3, 5)
     scales = C.pick(args, "init_scales", [0.1], [0.01, 0.1, 1.0])
-    m = C.pick(args, "num_examples", 600, 2565) if args.data in ("ethanol_like", "synthetic") else None
-    loss = jd.regression_dataset(args.data, 4.0, path=args.data_path, num_examples=m)
+    loss = C.load_data(args, 4.0)
     _, L_star = jd.lp_minimum(loss)
     thr = L_star * (1.0 + np.array([args.tol]))
     d = loss.in_dim
@@ -150,9 +146,7 @@ def main(argv=None):
     fig.tight_layout()
     meta = dict(data=args.data, steps=steps, seeds=seeds, init_scales=scales, L_star=L_star,
                 tol=args.tol, results=results, verdicts=verdicts, table=text, runtime_s=timer())
-    C.write(args.out, NAME, fig, arrays, meta)
-    print(f"runtime {timer():.1f} s")
-    return meta
+    return C.finish(args, NAME, fig, arrays, meta, timer)
 
 
 if __name__ == "__main__":
