@@ -68,3 +68,16 @@ def finish(args, name, fig, arrays, meta, timer):
     write(args.out, name, fig, arrays, meta)
     print(f"runtime {timer():.1f} s")
     return meta
+
+
+def report_disagreements(claims, conditions, why):
+    """Print the claims whose measured answer differs from the paper's, with the conditions of
+    the measurement and the known differences from the paper's set-up (``why``); returns the
+    list of such claims (for the JSON)."""
+    bad = [c for c in claims if bool(c["measured"]) != bool(c["paper"])]
+    if bad:
+        print(f"DISAGREES with the paper on {len(bad)} of {len(claims)} claims: "
+              + "; ".join(c["claim"] for c in bad))
+        print(f"  under these conditions: {conditions}")
+        print(f"  known differences from the paper's set-up: {why}")
+    return [c["claim"] for c in bad]

@@ -113,8 +113,13 @@ def main(argv=None):
                        holds=bool(all(b >= a for a, b in zip(slow, slow[1:])))))
     for c in claims:
         print(f"[{'yes' if c['holds'] else 'no '}] {c['claim']} (paper: yes)")
+    disagree = C.report_disagreements(
+        [dict(c, measured=c["holds"], paper=True) for c in claims],
+        f"{args.data} data {loss.inputs.shape}, l_{args.p:g}, width {d}, init scale "
+        f"{args.init_scale:g}, budget {steps} iterations, {seeds} seeds",
+        "the paper's depths, init scales and budget for this figure are not known (theory §A9.2)")
     fig.tight_layout()
-    meta = dict(data=args.data, p=args.p, depths=depths, steps=steps, seeds=seeds, L_star=L_star,
+    meta = dict(data=args.data, p=args.p, depths=depths, disagreements=disagree, steps=steps, seeds=seeds, L_star=L_star,
                 init_scale=args.init_scale, tol=args.tol, results=results, claims=claims,
                 table=text, runtime_s=timer())
     return C.finish(args, NAME, fig, arrays, meta, timer)
