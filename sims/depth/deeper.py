@@ -14,7 +14,7 @@ Reported per depth: iterations until the loss first falls below half its initial
 of progress"), iterations to the relative gap (L - L*)/L* < tol, and the final loss, as medians
 over seeds.
 
-    python sims/depth/deeper.py            # --quick: 600 examples, depths 1,2,4,8, 2000 steps, 7-point grid
+    python sims/depth/deeper.py            # --quick: 600 examples, depths 1,2,4,8, 1500 steps, 7-point grid
     python sims/depth/deeper.py --full     # 2565 examples, depths 1,2,3,4,6,8, 20000 steps, 15-point grid, 4 seeds
 """
 
@@ -53,7 +53,7 @@ def main(argv=None):
     ap.add_argument("--tol", type=float, default=1.0, help="relative-gap target for tuning")
     args = ap.parse_args(argv)
     timer = C.Timer()
-    steps = C.pick(args, "steps", 2000, 20_000)
+    steps = C.pick(args, "steps", 1500, 20_000)
     depths = C.pick(args, "depths", [1, 2, 4, 8], [1, 2, 3, 4, 6, 8])
     n_lr = C.pick(args, "num_lrs", 4, 8)
     seeds = C.pick(args, "seeds", 2, 4)
