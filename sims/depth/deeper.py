@@ -15,7 +15,7 @@ of progress"), iterations to the relative gap (L - L*)/L* < tol, and the final l
 over seeds.
 
     python sims/depth/deeper.py            # --quick: 600 examples, depths 1,2,4,8, 1500 steps, 7-point grid
-    python sims/depth/deeper.py --full     # 2565 examples, depths 1,2,3,4,6,8, 20000 steps, 15-point grid, 4 seeds
+    python sims/depth/deeper.py --full     # 2565 examples, depths 1,2,3,4,6,8, 10000 steps, 9-point grid, 3 seeds
 """
 
 from __future__ import annotations
@@ -53,10 +53,10 @@ def main(argv=None):
     ap.add_argument("--tol", type=float, default=1.0, help="relative-gap target for tuning")
     args = ap.parse_args(argv)
     timer = C.Timer()
-    steps = C.pick(args, "steps", 1500, 20_000)
+    steps = C.pick(args, "steps", 1500, 10_000)
     depths = C.pick(args, "depths", [1, 2, 4, 8], [1, 2, 3, 4, 6, 8])
-    n_lr = C.pick(args, "num_lrs", 4, 8)
-    seeds = C.pick(args, "seeds", 2, 4)
+    n_lr = C.pick(args, "num_lrs", 4, 5)
+    seeds = C.pick(args, "seeds", 2, 3)
     loss = C.load_data(args, args.p)
     _, L_star = jd.lp_minimum(loss)
     d = loss.in_dim

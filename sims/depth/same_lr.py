@@ -12,7 +12,7 @@ convention is not known). Reported: median (and IQR) over seeds of the loss at c
 at the end; verdicts on the final medians.
 
     python sims/depth/same_lr.py            # --quick: 600 examples, 4000 steps, 3 seeds
-    python sims/depth/same_lr.py --full     # 2565 examples, 100000 steps, 5 seeds
+    python sims/depth/same_lr.py --full     # 2565 examples, 50000 steps, 5 seeds
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def main(argv=None):
     if not args.lr > 0:
         ap.error("--lr must be > 0")
     timer = C.Timer()
-    steps = C.pick(args, "steps", 4000, 100_000)
+    steps = C.pick(args, "steps", 4000, 50_000)
     seeds = C.pick(args, "seeds", 3, 5)
     keys = jd.seed_keys(4, seeds)
     configs = [(1, None)] + [(N, w) for N in (2, 3) for w in args.widths]

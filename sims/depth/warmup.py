@@ -16,7 +16,7 @@ Also printed: where the median product-model curve crosses below GD's, and its a
 rho = eta * omega2^2 at the end (theory §A6).
 
     python sims/depth/warmup.py            # --quick: 600 examples, 5000 steps, s = 0.1, 3 seeds
-    python sims/depth/warmup.py --full     # 2565 examples, 50000 steps, s in {0.01, 0.1, 1}, 5 seeds
+    python sims/depth/warmup.py --full     # 2565 examples, 20000 steps, s in {0.1, 1}, 15-point grids, 4 seeds
 """
 
 from __future__ import annotations
@@ -70,10 +70,10 @@ def main(argv=None):
     ap.add_argument("--tol", type=float, default=1.0, help="relative-gap target for tuning")
     args = ap.parse_args(argv)
     timer = C.Timer()
-    steps = C.pick(args, "steps", 5000, 50_000)
-    n_lr = C.pick(args, "num_lrs", 6, 11)
-    seeds = C.pick(args, "seeds", 3, 5)
-    scales = C.pick(args, "init_scales", [0.1], [0.01, 0.1, 1.0])
+    steps = C.pick(args, "steps", 5000, 20_000)
+    n_lr = C.pick(args, "num_lrs", 6, 8)
+    seeds = C.pick(args, "seeds", 3, 4)
+    scales = C.pick(args, "init_scales", [0.1], [0.1, 1.0])
     loss = C.load_data(args, 4.0)
     _, L_star = jd.lp_minimum(loss)
     thr = L_star * (1.0 + np.array([args.tol]))
