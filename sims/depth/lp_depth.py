@@ -15,12 +15,15 @@ broken by the final loss; lrs where a seed diverged are excluded).
   20 000 iterations).
 L* comes from Newton's method (``jaxaccel.depth.lp_minimum``).
 
-Datasets: scikit-learn's diabetes data (442 x 10, z-scored features and target) as the real
-regression dataset -- the paper's UCI gas-sensor ethanol data are not available offline -- and
-the synthetic stand-in of theory §A9.4 (500 x 32, feature scales log-spaced in [0.05, 1]).
+Datasets: the ethanol-like stand-in of theory §A9.1 (600 examples with --quick, 2 565 with
+--full), scikit-learn's diabetes data (442 x 10, z-scored features and target) and the synthetic
+stand-in of theory §A9.4 (500 x 32, feature scales log-spaced in [0.05, 1]). The lr grid is
+nested (19 points, or 39 with --full) and every verdict is also computed on its every-other-point
+subgrid; verdicts use medians over seeds, and a verdict that disagrees with the paper is printed
+with the numbers (medians and IQRs) and the conditions.
 
-    python sims/depth/lp_depth.py            # --quick (default), about 30 s on 2 cores
-    python sims/depth/lp_depth.py --full     # 40-point lr grid, 5 seeds, 2e4 / 2e5 steps
+    python sims/depth/lp_depth.py            # --quick (default), under a minute on 2 cores
+    python sims/depth/lp_depth.py --full     # 39-point lr grid, 5 seeds, 2e4 / 2e5 steps
 """
 
 from __future__ import annotations
