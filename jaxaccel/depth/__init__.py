@@ -82,3 +82,28 @@ from jaxaccel.depth.experiments import median_iqr as median_iqr
 from jaxaccel.depth.experiments import relative_gap as relative_gap
 from jaxaccel.depth.experiments import seed_keys as seed_keys
 from jaxaccel.depth.experiments import select_lr as select_lr
+
+# --- issue 22: the ethanol task (generator, UCI loader), factorised convnet (E7)
+from jaxaccel.depth.ethanol import ETHANOL_SHAPE as ETHANOL_SHAPE
+from jaxaccel.depth.ethanol import ethanol_like_arrays as ethanol_like_arrays
+from jaxaccel.depth.ethanol import ethanol_like_regression as ethanol_like_regression
+from jaxaccel.depth.ethanol import ethanol_regression as ethanol_regression
+from jaxaccel.depth.ethanol import read_gas_sensor_libsvm as read_gas_sensor_libsvm
+from jaxaccel.depth.ethanol import regression_dataset as regression_dataset
+from jaxaccel.depth.convnet import ConvNet as ConvNet
+from jaxaccel.depth.convnet import ConvNetRun as ConvNetRun
+from jaxaccel.depth.convnet import Dense as Dense
+from jaxaccel.depth.convnet import convnet_apply as convnet_apply
+from jaxaccel.depth.convnet import convnet_loss as convnet_loss
+from jaxaccel.depth.convnet import convnet_size as convnet_size
+from jaxaccel.depth.convnet import dense_apply as dense_apply
+from jaxaccel.depth.convnet import dense_matrix as dense_matrix
+from jaxaccel.depth.convnet import digits_images as digits_images
+from jaxaccel.depth.convnet import init_convnet as init_convnet
+from jaxaccel.depth.convnet import init_dense as init_dense
+from jaxaccel.depth.convnet import train_convnet as train_convnet
+from jaxaccel.depth.experiments import Tuned as Tuned
+from jaxaccel.depth.experiments import Verdict as Verdict
+from jaxaccel.depth.experiments import median_verdict as median_verdict
+from jaxaccel.depth.experiments import nested_lr_grids as nested_lr_grids
+from jaxaccel.depth.experiments import tuned as tuned

@@ -7,6 +7,10 @@ r"""Regression problems for the depth experiments (docs/theory/depth_stacking.md
 * :func:`synthetic_regression` -- the synthetic stand-in of theory §A9.4 (log-spaced feature
   scales, linear target plus noise, optionally heavy-tailed).
 * :func:`two_point_problem` -- the paper's two-point :math:`\ell_p` illustration (theory §A8).
+
+The paper's own task (UCI ethanol) lives in :mod:`~jaxaccel.depth.ethanol`: a heavy-tailed
+generator with its known shape and scaling (the default stand-in), the libsvm loader of the
+real files, and :func:`~jaxaccel.depth.regression_dataset` (every dataset by name).
 """
 
 from __future__ import annotations

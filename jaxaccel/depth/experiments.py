@@ -7,7 +7,7 @@ relative to a Newton-computed ``L*``), speed-up ratios.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 import jax
@@ -228,3 +228,103 @@ def relative_gap(loss: Float[ArrayLike, "*batch"], L_star: float) -> Float[np.nd
         [1.0, 0.5]
     """
     return (np.asarray(loss, float) - L_star) / L_star
+
+
+# ----------------------------------------------------------------------------- issue 22
+def nested_lr_grids(lo: float, hi: float, num: int) -> Tuple[Float[np.ndarray, "F"], np.ndarray]:
+    """A fine log grid of ``2 num - 1`` points and the indices of its coarse ``num``-point subgrid
+    (every other point), so that one sweep answers on both grids (theory §C6.1: showing that a
+    tuned comparison does not depend on the learning-rate grid).
+
+    Example:
+        >>> from jaxaccel.depth import nested_lr_grids
+        >>> fine, coarse = nested_lr_grids(1e-3, 1e-1, 3)
+        >>> [round(x, 6) for x in fine.tolist()], coarse.tolist()
+        ([0.001, 0.003162, 0.01, 0.031623, 0.1], [0, 2, 4])
+    """
+    if int(num) < 2:
+        raise ValueError(f"num must be >= 2, got {num!r}")
+    return lr_grid(lo, hi, 2 * int(num) - 1), np.arange(0, 2 * int(num) - 1, 2)
+
+
+class Tuned(NamedTuple):
+    """A method at its tuned learning rate: per-seed iterations to the first threshold (``hits``,
+    inf if never) and final losses (``final``), with the learning rate chosen."""
+
+    lr: float
+    index: int
+    hits: np.ndarray
+    final: np.ndarray
+    at_edge: bool
+
+
+def tuned(run: Run, lrs: Float[ArrayLike, "E"], subset: Optional[ArrayLike] = None,
+          criterion: str = "hit_then_final") -> Tuned:
+    """Tune the learning rate on ``lrs[subset]`` (all by default) by the median over seeds
+    (:func:`select_lr`) and return the per-seed results there (theory §C6.1).
+
+    Args:
+        run: a sweep with leading axes ``(E, S)`` and at least one threshold.
+        lrs: ``(E,)``. subset: indices of the grid to tune on (e.g. the coarse subgrid of
+            :func:`nested_lr_grids`). criterion: as in :func:`select_lr`.
+
+    Returns:
+        A :class:`Tuned`.
+
+    Example:
+        >>> import numpy as np
+        >>> from jaxaccel.depth import Run, tuned
+        >>> hit = np.array([[[5], [50], [60]], [[20], [21], [22]]])    # (E=2, S=3, 1)
+        >>> run = Run(np.array([0, 9]), np.full((2, 3, 2), 1e-4), np.zeros((2, 3), bool),
+        ...           -np.ones((2, 3), int), hit, None, thresholds=np.array([1e-3]))
+        >>> t = tuned(run, [0.1, 0.2])                  # median 50 vs 21: the second lr
+        >>> t.lr, t.hits.tolist()
+        (0.2, [20.0, 21.0, 22.0])
+    """
+    lrs = np.asarray(lrs, float)
+    idx = np.arange(lrs.size) if subset is None else np.asarray(subset)
+    sub = Run(run.steps, np.asarray(run.loss)[idx], np.asarray(run.diverged)[idx],
+              np.asarray(run.diverged_at)[idx], np.asarray(run.hit_at)[idx], None,
+              thresholds=run.thresholds)
+    sel = select_lr(sub, lrs[idx], criterion)
+    j = int(idx[sel.index])
+    hits = hits_as_float(np.asarray(run.hit_at)[j][..., 0])
+    final = np.asarray(run.loss, float)[j][..., -1]
+    return Tuned(float(lrs[j]), j, hits, final, bool(sel.index in (0, idx.size - 1)))
+
+
+class Verdict(NamedTuple):
+    """``a`` is faster than ``b`` (``holds``) judged on medians over seeds: fewer median
+    iterations to the threshold, or -- when neither median reaches it -- a lower median final
+    loss. ``clear``: the interquartile ranges do not overlap. ``a``, ``b``: (median, q25, q75)
+    of the quantity compared; ``by``: ``"iterations"`` or ``"final loss"``."""
+
+    holds: bool
+    clear: bool
+    a: Tuple[float, float, float]
+    b: Tuple[float, float, float]
+    by: str
+
+
+def median_verdict(a: Tuned, b: Tuned) -> Verdict:
+    """Is method ``a`` faster than ``b``? Decided from medians over seeds, never a single run
+    (theory §C6.1, §A9.2 E5).
+
+    Example:
+        >>> import numpy as np
+        >>> from jaxaccel.depth import Tuned, median_verdict
+        >>> a = Tuned(0.1, 0, np.array([10.0, 12, 30]), np.array([1e-3, 1e-3, 1e-3]), False)
+        >>> b = Tuned(0.1, 0, np.array([20.0, 25, 9]), np.array([1e-3, 1e-3, 1e-3]), False)
+        >>> v = median_verdict(a, b)
+        >>> v.holds, v.clear, v.a[0], v.b[0]
+        (True, False, 12.0, 20.0)
+    """
+    ma, mb = (median_iqr(t.hits) for t in (a, b))
+    by = "iterations"
+    if not (np.isfinite(ma[0]) or np.isfinite(mb[0])):
+        ma, mb = (median_iqr(t.final) for t in (a, b))
+        by = "final loss"
+    holds = bool(ma[0] < mb[0])
+    lo, hi = (ma, mb) if holds else (mb, ma)
+    clear = bool(lo[2] < hi[1])
+    return Verdict(holds, clear, tuple(float(x) for x in ma), tuple(float(x) for x in mb), by)

@@ -145,6 +145,12 @@ def end_to_end_matrix(layers: LayersLike) -> Float[Array, "k d"]:
         >>> end_to_end_matrix((jnp.ones((2, 3)), jnp.ones((1, 2)))).tolist()
         [[2.0, 2.0, 2.0]]
     """
+    k, d = layers[-1].shape[0], layers[0].shape[1]
+    if k < d:  # few outputs: multiply from the output side (row-vector products for k = 1)
+        W = layers[-1]
+        for Wj in layers[-2::-1]:
+            W = W @ Wj
+        return W
     W = layers[0]
     for Wj in layers[1:]:
         W = Wj @ W
@@ -159,7 +165,8 @@ def layer_gradients(layers: LayersLike, grad_e: Float[Array, "k d"]) -> Layers:
         = (W_N\cdots W_{j+1})^\top\,\nabla L^1(W_e)\,(W_{j-1}\cdots W_1)^\top ,
 
     with empty products equal to identities. ``O(N)`` matrix products (prefix and suffix
-    products are shared).
+    products are shared); with fewer outputs than inputs (``k < d``) the products are taken in
+    the order that keeps them ``k``-wide.
 
     Args:
         layers: ``(W_1, ..., W_N)``.
@@ -176,6 +183,18 @@ def layer_gradients(layers: LayersLike, grad_e: Float[Array, "k d"]) -> Layers:
         [3.0, 2.0]
     """
     N = len(layers)
+    k, d = grad_e.shape
+    if k < d:  # few outputs: grad_j = U_j^T (G P_j^T) with U_j = W_N...W_{j+1} (k x n_j) and
+        # P_j = W_{j-1}...W_1, both chains of k-column products (O(N n^2 k) instead of O(N n^2 d))
+        U = [None] * N
+        for j in range(N - 1, -1, -1):
+            U[j] = None if j == N - 1 else (layers[j + 1] if U[j + 1] is None else U[j + 1] @ layers[j + 1])
+        grads = [None] * N
+        B = grad_e  # G P_j^T, (k, n_{j-1})
+        for j in range(N):
+            grads[j] = B if U[j] is None else U[j].T @ B
+            B = B @ layers[j].T
+        return tuple(grads)
     # left[j] = W_N ... W_{j+1} applied to G from the left: A_j = (W_N...W_{j+1})^T G
     A = [None] * N
     A[N - 1] = grad_e

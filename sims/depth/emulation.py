@@ -170,9 +170,7 @@ def main(argv=None):
                                           if k not in ("steps", "net_loss", "rule_loss", "gap")}
                for (p, depth, init), r in part2_res.items()},
         tables=[t1, t1wd, t2], steps_part2=steps2, offline_note=jd.OFFLINE_NOTE, runtime_s=timer())
-    C.write(args.out, NAME, fig, arrays, meta)
-    print(f"runtime {timer():.1f} s")
-    return meta
+    return C.finish(args, NAME, fig, arrays, meta, timer)
 
 
 if __name__ == "__main__":
