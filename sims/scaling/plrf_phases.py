@@ -43,7 +43,7 @@ def check_equivalent(seeds=(24, 8), steps=10_000):
     rec = np.unique(np.geomspace(1, steps, 20).astype(int))
     rows = []
     for d, n_seed in zip((500, 2000), seeds):
-        eq = ja.power_law_features_equivalent(1.0, 0.8, 4000, d)
+        eq = ja.power_law_features_equivalent(1.0, 0.8, 4000, d, n_nodes=2000)
         draws = [ja.power_law_features(1.0, 0.8, 4000, d, seed=s) for s in range(n_seed)]
         for bs in (None, 8.0):
             def curve(p):
