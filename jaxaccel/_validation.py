@@ -89,3 +89,12 @@ def check_real_number(x, name: str) -> None:
         float(x)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{name} must be a real number, got {x!r}") from err
+
+
+def variance(x, name: str) -> float:
+    """One real number that is finite and ``>= 0`` (a variance, e.g. label noise), as a float."""
+    check_real_number(x, name)
+    x = float(x)
+    if not (np.isfinite(x) and x >= 0):
+        raise ValueError(f"{name} must be finite and >= 0 (a variance), got {x}")
+    return x

@@ -139,3 +139,14 @@ def test_plrf_formulas():
 def test_bad_input(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_monte_carlo_on_sampled_features_reports_divergence():
+    rf = ja.power_law_features(1.0, 0.8, v=30, d=10, seed=0, keep_embedding=True)
+    r = ja.random_features_sgd(rf, ja.gd(5.0), 60, 1, n_seeds=16, record=[0, 10, 60])
+    assert r.diverged and r.diverged_at in (10, 60)
+    assert np.all(np.isinf(np.asarray(r.loss)[np.asarray(r.steps) >= r.diverged_at]))
+    ok = ja.random_features_sgd(rf, ja.gd(0.3), 60, 1, n_seeds=16, record=[0, 60])
+    assert not ok.diverged and ok.diverged_at == -1
+    with pytest.raises(ValueError, match="sigma2"):
+        ja.random_features_sgd(rf, ja.gd(0.3), 60, 1, n_seeds=16, sigma2=float("nan"))

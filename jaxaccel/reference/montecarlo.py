@@ -80,6 +80,14 @@ def _has_memory_state(state) -> bool:
     )
 
 
+def _mean_sem(s1, s2, n):
+    """Mean and standard error of the mean from the running sums of ``n`` runs (``inf`` error
+    where the mean is not finite)."""
+    mean = s1 / n
+    var = jnp.maximum(s2 / n - mean**2, 0.0) * n / max(n - 1, 1)
+    return mean, jnp.where(jnp.isfinite(mean), jnp.sqrt(var / n), jnp.inf)
+
+
 def _path(key, data, e0, rec, threshold, alg, tx, batch_size, noise_sd=None):
     """One stochastic trajectory: the recorded ``(L_t, L~_t)``, a divergence flag and the first
     flagged recorded step (``_NEVER`` if none).
@@ -228,10 +236,7 @@ def monte_carlo_sgd(
     else:
         raise ValueError(f"optimizer must be an optax GradientTransformation or a MemoryAlgorithm, "
                          f"got {type(optimizer).__name__}")
-    V.check_real_number(label_noise, "label_noise")
-    label_noise = float(label_noise)
-    if not (np.isfinite(label_noise) and label_noise >= 0):
-        raise ValueError(f"label_noise must be finite and >= 0 (a variance), got {label_noise}")
+    label_noise = V.variance(label_noise, "label_noise")
     noise_sd = None if label_noise == 0 else jnp.asarray(np.sqrt(label_noise), lam.dtype)
     rec = record_steps(record, steps)
     rec_arr = jnp.asarray(rec, dtype=jnp.int32)
@@ -243,9 +248,7 @@ def monte_carlo_sgd(
         tx=tx, batch_size=batch_size, chunk=chunk, n_chunks=n_chunks,
     )
     n = chunk * n_chunks
-    mean = s1 / n
-    var = jnp.maximum(s2 / n - mean**2, 0.0) * n / max(n - 1, 1)
-    sem = jnp.where(jnp.isfinite(mean), jnp.sqrt(var / n), jnp.inf)
+    mean, sem = _mean_sem(s1, s2, n)
     nbad = int(nbad)
     first = int(first) if nbad > 0 else -1
     return MonteCarloResult(jnp.asarray(rec), mean[:, 0], sem[:, 0], mean[:, 1], sem[:, 1], n,

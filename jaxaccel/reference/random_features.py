@@ -26,7 +26,7 @@ from jaxaccel import _validation as V
 from jaxaccel.algorithms import optim
 from jaxaccel.algorithms.base import MemoryAlgorithm
 from jaxaccel.record import RecordSpec, record_steps
-from jaxaccel.reference.montecarlo import MonteCarloResult
+from jaxaccel.reference.montecarlo import MonteCarloResult, _has_memory_state, _mean_sem
 from jaxaccel.spectra.random_features import RandomFeatures
 
 __all__ = ["random_features_sgd"]
@@ -76,10 +76,14 @@ def random_features_sgd(problem: RandomFeatures,
                         optimizer: Union[MemoryAlgorithm, optax.GradientTransformation],
                         steps: int, batch_size: int, n_seeds: int = 1000, *,
                         sigma2: float = 0.0, key: Optional[jax.Array] = None,
-                        record: RecordSpec = "all", chunk: int = 128) -> MonteCarloResult:
+                        record: RecordSpec = "all", chunk: int = 128,
+                        divergence_threshold: float = 1e10) -> MonteCarloResult:
     """Mini-batch SGD on the sampled features of ``problem`` (it must keep its embedding:
     ``power_law_features(..., keep_embedding=True)``), averaged over seeds; ``loss`` is the
     excess risk over ``theta*`` (add ``problem.irreducible + sigma2 / 2`` for the total risk).
+    A mean that is not finite or exceeds ``divergence_threshold * L_0`` marks the run diverged
+    (``diverged``, ``diverged_at``: the first such recorded step; ``loss`` is ``+inf`` from
+    there; ``n_diverged`` is 1 then, as the runs are only seen through their mean).
 
     Example:
         >>> import jaxaccel as ja
@@ -98,9 +102,9 @@ def random_features_sgd(problem: RandomFeatures,
     batch_size = V.check_positive_int(batch_size, "batch_size")
     n_seeds = V.check_positive_int(n_seeds, "n_seeds")
     chunk = min(V.check_positive_int(chunk, "chunk"), n_seeds)
-    V.check_real_number(sigma2, "sigma2")
-    if not (np.isfinite(sigma2) and sigma2 >= 0):
-        raise ValueError(f"sigma2 must be finite and >= 0, got {sigma2!r}")
+    sigma2 = V.variance(sigma2, "sigma2")
+    if not (np.isfinite(divergence_threshold) and divergence_threshold > 0):
+        raise ValueError("divergence_threshold must be finite and > 0")
     if isinstance(optimizer, MemoryAlgorithm):
         tx = optim.from_algorithm(optimizer.truncate(steps))
     elif isinstance(optimizer, optax.GradientTransformation):
@@ -113,17 +117,23 @@ def random_features_sgd(problem: RandomFeatures,
     D, bstar = j ** (-2.0 * problem.alpha), j ** (-problem.beta)
     K = W.T @ (D[:, None] * W)
     theta_star = np.linalg.lstsq(K, W.T @ (D * bstar), rcond=None)[0]
-    with_memory = any(isinstance(s, optim.MemoryState) for s in jax.tree_util.tree_leaves(
-        tx.init(jnp.zeros(d)), is_leaf=lambda x: isinstance(x, optim.MemoryState)))
+    with_memory = _has_memory_state(tx.init(jnp.zeros(d)))
     rec = jnp.asarray(record_steps(record, steps), jnp.int32)
     n_chunks = -(-n_seeds // chunk)
     key = jax.random.PRNGKey(0) if key is None else key
     s1, s2 = _rf_mc(key, jnp.asarray(W), jnp.asarray(np.sqrt(D)), jnp.asarray(bstar),
                     jnp.asarray(theta_star), jnp.asarray(K), rec,
-                    jnp.asarray(np.sqrt(float(sigma2))), tx=tx, batch_size=batch_size,
+                    jnp.asarray(np.sqrt(sigma2)), tx=tx, batch_size=batch_size,
                     chunk=chunk, n_chunks=n_chunks, with_memory=with_memory)
     n = chunk * n_chunks
-    mean = s1 / n
-    sem = jnp.sqrt(jnp.maximum(s2 / n - mean**2, 0.0) * n / max(n - 1, 1) / n)
-    nan = jnp.full_like(mean, jnp.nan)
-    return MonteCarloResult(rec, mean, sem, nan, nan, n)
+    mean, sem = _mean_sem(s1, s2, n)
+    # a blow-up is reported, not returned as a silent inf/NaN: from the first recorded step whose
+    # mean is not finite or exceeds divergence_threshold * L_0, the loss is +inf
+    L0 = max(float(problem.spectrum.initial_loss), np.finfo(np.float64).tiny)
+    bad = np.asarray(~jnp.isfinite(mean) | (mean > divergence_threshold * L0))
+    first = int(np.asarray(rec)[np.argmax(bad)]) if bad.any() else -1
+    if first >= 0:
+        mean = jnp.where(rec >= first, jnp.inf, mean)
+        sem = jnp.where(rec >= first, jnp.inf, sem)
+    nan = jnp.full_like(mean, jnp.nan)  # no gradient-point loss is recorded here
+    return MonteCarloResult(rec, mean, sem, nan, nan, n, first >= 0, int(first >= 0), first)

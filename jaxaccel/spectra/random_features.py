@@ -61,16 +61,7 @@ class RandomFeatures(NamedTuple):
     def label_noise(self, sigma2: float = 0.0) -> float:
         """The ``sigma2`` of the SE noise model for SGD on ``theta``: ``2 P_inf + sigma2``
         (the approximation residual acts as label noise, theory §17.1)."""
-        sigma2 = _check_sigma2(sigma2)
-        return 2.0 * self.irreducible + sigma2
-
-
-def _check_sigma2(sigma2):
-    V.check_real_number(sigma2, "sigma2")
-    sigma2 = float(sigma2)
-    if not (np.isfinite(sigma2) and sigma2 >= 0):
-        raise ValueError(f"sigma2 must be finite and >= 0 (a variance), got {sigma2}")
-    return sigma2
+        return 2.0 * self.irreducible + V.variance(sigma2, "sigma2")
 
 
 def _check_exponents(alpha, beta):

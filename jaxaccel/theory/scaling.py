@@ -237,9 +237,7 @@ def compute_frontier(problem: Callable[[int], RandomFeatures],
     V.check_real_number(batch_size, "batch_size")
     if not (np.isfinite(batch_size) and batch_size > 0):
         raise ValueError(f"batch_size must be a finite number > 0, got {batch_size!r}")
-    V.check_real_number(sigma2, "sigma2")
-    if not (np.isfinite(sigma2) and sigma2 >= 0):
-        raise ValueError(f"sigma2 must be finite and >= 0, got {sigma2!r}")
+    sigma2 = V.variance(sigma2, "sigma2")
     f_points = V.check_positive_int(f_points, "f_points")
     if not callable(problem):
         raise ValueError("problem must be a callable d -> RandomFeatures")
@@ -255,7 +253,7 @@ def compute_frontier(problem: Callable[[int], RandomFeatures],
         check_algorithm(a)
     lam, c2, m = _stack_spectra([p.spectrum for p in probs])
     irr = np.array([p.irreducible for p in probs])
-    s2 = 2.0 * irr + float(sigma2)
+    s2 = 2.0 * irr + sigma2
     rec = record_steps(record, steps)
     t1, t2 = (float(x) for x in tau)
 
