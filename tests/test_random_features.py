@@ -135,6 +135,9 @@ def test_plrf_formulas():
     (lambda: ja.compute_frontier(lambda d: None, ja.gd(0.1), [0, 5], 10), "d_grid"),
     (lambda: ja.compute_frontier(lambda d: None, ja.gd(0.1), [5, 10], 10, sigma2=-1), "sigma2"),
     (lambda: ja.plrf_compute_optimal(0.4, 1.0), "alpha"),
+    (lambda: ja.compute_frontier(lambda d: None, ja.gd(0.1), [5, 10], 10, tau=(1.0,)), "tau"),
+    (lambda: ja.compute_frontier(lambda d: None, ja.gd(0.1), [5, 10], 10, fit_window=(5, 1)),
+     "fit_window"),
 ])
 def test_bad_input(call, name):
     with pytest.raises(ValueError, match=name):

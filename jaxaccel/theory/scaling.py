@@ -24,7 +24,7 @@ from jaxaccel import _validation as V
 from jaxaccel.algorithms.base import MemoryAlgorithm, check_algorithm
 from jaxaccel.moments.grid import chunk_size
 from jaxaccel.moments.simulate import simulate
-from jaxaccel.noise import NoiseModel
+from jaxaccel.noise import NoiseModel, as_noise_model
 from jaxaccel._typing import ArrayLike
 from jaxaccel.record import RecordSpec, record_steps
 from jaxaccel.spectra.random_features import RandomFeatures
@@ -238,6 +238,13 @@ def compute_frontier(problem: Callable[[int], RandomFeatures],
     if not (np.isfinite(batch_size) and batch_size > 0):
         raise ValueError(f"batch_size must be a finite number > 0, got {batch_size!r}")
     sigma2 = V.variance(sigma2, "sigma2")
+    noise = as_noise_model(batch_size, tau, required=True)  # validates tau (a finite pair)
+    if fit_window is not None:
+        fit_window = np.asarray(fit_window, np.float64)
+        if fit_window.shape != (2,) or not (np.all(np.isfinite(fit_window))
+                                            and 0 < fit_window[0] < fit_window[1]):
+            raise ValueError(f"fit_window must be (f_min, f_max) with 0 < f_min < f_max, got "
+                             f"{fit_window.tolist()}")
     f_points = V.check_positive_int(f_points, "f_points")
     if not callable(problem):
         raise ValueError("problem must be a callable d -> RandomFeatures")
@@ -255,7 +262,7 @@ def compute_frontier(problem: Callable[[int], RandomFeatures],
     irr = np.array([p.irreducible for p in probs])
     s2 = 2.0 * irr + sigma2
     rec = record_steps(record, steps)
-    t1, t2 = (float(x) for x in tau)
+    t1, t2 = float(noise.tau1), float(noise.tau2)
 
     def one(lam_i, c2_i, m_i, alg_i, s2_i):
         spec = Spectrum(lam_i, c2_i, weights=m_i)
