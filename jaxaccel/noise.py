@@ -78,10 +78,7 @@ class NoiseModel:
             if x.ndim != 0:
                 raise ValueError(f"{name} must be a scalar, got shape {x.shape}")
             V.check_finite(x, name)
-        s2 = V.as_float_array(sigma2, "sigma2")
-        if s2.ndim != 0:
-            raise ValueError(f"sigma2 must be a scalar, got shape {s2.shape}")
-        V.check_finite(s2, "sigma2")
+        s2 = V.finite_scalar(sigma2, "sigma2")
         if V.is_concrete(s2) and float(s2) < 0:
             raise ValueError(f"sigma2 must be >= 0 (a variance), got {float(s2)}")
         self.batch_size = batch_size
