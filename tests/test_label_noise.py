@@ -143,6 +143,9 @@ def test_gd_floor_closed_form():
     assert float(p.floor) == pytest.approx(expect, rel=1e-12)
     long = ja.simulate(s, ja.gd(a), 4000, ja.NoiseModel(b, 1.0, 0.0, s2), record=[4000])
     assert float(long.loss[0]) == pytest.approx(expect, rel=1e-10)
+    # tau1 = 0: no multiplicative noise, only the label noise; the floor is sigma2/2 S / b
+    p0 = ja.predict_loss(s, ja.gd(a), ja.NoiseModel(b, 0.0, 0.0, s2))
+    assert float(p0.floor) == pytest.approx(0.5 * s2 * S / b, rel=1e-12)
 
 
 def test_floor_and_approach_against_a_long_run():

@@ -268,10 +268,15 @@ def loss_curve(spectrum: Spectrum, algorithm: Union[MemoryAlgorithm, Callable[..
     props = propagator_sequences(spectrum, algorithm, steps, noise, method=propagator_method)
     label = None
     if noise.has_label_noise and not noise.is_full_batch:
-        unit = NoiseModel(noise.batch_size, 1.0, noise.tau2)
-        same = V.is_concrete(noise.tau1) and float(noise.tau1) == 1.0
-        label = (noise.sigma2, props if same else propagator_sequences(
-            spectrum, algorithm, steps, unit, method=propagator_method))
+        # the noise propagators are linear in tau1: divide, unless tau1 = 0 (then recompute)
+        t1 = float(noise.tau1) if V.is_concrete(noise.tau1) else None
+        if t1:
+            unit = props._replace(U=props.U / t1, U_tilde=props.U_tilde / t1)
+        else:
+            unit = propagator_sequences(spectrum, algorithm, steps,
+                                        NoiseModel(noise.batch_size, 1.0, noise.tau2),
+                                        method=propagator_method)
+        label = (noise.sigma2, unit)
     res = renewal(props, method=renewal_method, label_noise=label)
     L, Lt = res.loss, res.loss_at_gradient_point
     thr = divergence_threshold * max(float(spectrum.initial_loss), np.finfo(np.float64).tiny)

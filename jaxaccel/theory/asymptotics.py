@@ -291,12 +291,14 @@ def predict_loss(spectrum: Spectrum, algorithm: MemoryAlgorithm,
 def _label_noise_asymptotics(spectrum, algorithm, noise, pa, sums):
     """Floor (LN2) and approach (LN3) of the excess risk under label noise (theory §3.5)."""
     dt = spectrum.dtype
-    unit = NoiseModel(noise.batch_size, 1.0, noise.tau2)
-    ubar = propagator_sums(spectrum, algorithm, unit)
+    # U_Sigma is linear in tau1: divide, unless tau1 = 0 (then the tau1 = 1 sums are computed)
+    t1 = float(noise.tau1) if V.is_concrete(noise.tau1) else None
+    ubar_U = (sums.U / t1 if t1 else
+              propagator_sums(spectrum, algorithm, NoiseModel(noise.batch_size, 1.0, noise.tau2)).U)
     Ut = sums.U_tilde
     ok = sums.stable & (Ut < 1)
     half_s2 = 0.5 * noise.sigma2.astype(dt)
-    floor = jnp.where(ok, half_s2 * ubar.U / (1.0 - Ut), jnp.inf)
+    floor = jnp.where(ok, half_s2 * ubar_U / (1.0 - Ut), jnp.inf)
     nu, zeta = spectrum.power_law.nu, spectrum.power_law.zeta
     p_label = 1.0 - 1.0 / nu
     _, C_Ubar = _propagator_constants(spectrum.power_law, pa.alpha_eff, noise.inverse_batch(dt))
