@@ -217,7 +217,7 @@ def power_law_features_equivalent(alpha: float, beta: float, v: float, d: int, *
     while g(hi) < 0:
         hi *= 10.0
     for _ in range(200):
-        mid = np.sqrt(lo * hi) if lo > 0 else hi / 2
+        mid = np.sqrt(lo * hi)
         lo, hi = (mid, hi) if g(mid) < 0 else (lo, mid)
     m0 = np.sqrt(lo * hi)
     irreducible = 0.5 * float((m * D * b2 / (1.0 + m0 * D)).sum())

@@ -234,11 +234,9 @@ def compute_frontier(problem: Callable[[int], RandomFeatures],
         raise ValueError("d_grid must not repeat a size")
     d_arr = np.sort(d_arr)
     steps = V.check_positive_int(steps, "steps")
-    V.check_real_number(batch_size, "batch_size")
-    if not (np.isfinite(batch_size) and batch_size > 0):
-        raise ValueError(f"batch_size must be a finite number > 0, got {batch_size!r}")
     sigma2 = V.variance(sigma2, "sigma2")
-    noise = as_noise_model(batch_size, tau, required=True)  # validates tau (a finite pair)
+    noise = as_noise_model(batch_size, tau, required=True)  # b > 0 finite, tau a finite pair
+    batch_size = float(noise.batch_size)
     if fit_window is not None:
         fit_window = np.asarray(fit_window, np.float64)
         if fit_window.shape != (2,) or not (np.all(np.isfinite(fit_window))
